@@ -1,0 +1,1 @@
+"""hftperf.reference_engine (see DESIGN)."""

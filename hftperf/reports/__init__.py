@@ -1,0 +1,1 @@
+"""hftperf.reports (see DESIGN)."""

@@ -1,0 +1,1 @@
+"""hftperf.scenarios (see DESIGN)."""
