@@ -1,0 +1,32 @@
+"""The ``hftperf`` Typer application: each command lives in its own thin module.
+
+A command parses options, builds typed objects, calls one library function and maps the
+outcome to an exit code. Errors from ``hftperf.errors`` become one line on stderr and exit 2.
+"""
+
+from __future__ import annotations
+
+import sys
+
+import typer
+
+from hftperf.cli import load as _load
+from hftperf.cli.console import run_command
+
+__all__ = ["app", "main"]
+
+app = typer.Typer(
+    name="hftperf",
+    help="Benchmark and performance-regression toolkit for trading-platform services.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+# Explicit registry of commands: one line per command module.
+app.command("load")(_load.load)
+
+
+def main() -> None:
+    """Console-script entry point: run the app and turn hftperf errors into exit codes."""
+    sys.exit(run_command(app))

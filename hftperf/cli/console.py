@@ -1,0 +1,50 @@
+"""Rich consoles and the one place where errors become a line on stderr and an exit code."""
+
+from __future__ import annotations
+
+import os
+
+import click
+import typer
+from rich.console import Console
+
+from hftperf.errors import ExitCode, HftperfError
+
+__all__ = ["stdout", "stderr", "run_command", "fail", "debug_enabled"]
+
+stdout = Console(highlight=False)
+stderr = Console(stderr=True, highlight=False)
+
+
+def debug_enabled() -> bool:
+    """True when HFTPERF_DEBUG is set: errors then show their traceback."""
+    return bool(os.environ.get("HFTPERF_DEBUG"))
+
+
+def fail(message: str) -> None:
+    """Print one error line on stderr (no markup interpretation of the message)."""
+    stderr.file.write(f"hftperf: error: {message}\n")
+    stderr.file.flush()
+
+
+def run_command(app: typer.Typer) -> int:
+    """Run the Typer app in standalone=False mode and map every outcome to an exit code."""
+    try:
+        result = app(standalone_mode=False)
+    except HftperfError as exc:
+        if debug_enabled():
+            raise
+        fail(str(exc))
+        return int(exc.exit_code)
+    except click.exceptions.Abort:
+        fail("interrupted")
+        return int(ExitCode.INTERRUPTED)
+    except KeyboardInterrupt:
+        fail("interrupted")
+        return int(ExitCode.INTERRUPTED)
+    except click.exceptions.ClickException as exc:
+        exc.show()
+        return int(ExitCode.ERROR)
+    except click.exceptions.Exit as exc:
+        return int(exc.exit_code)
+    return int(result) if isinstance(result, int) else int(ExitCode.OK)
