@@ -1,0 +1,499 @@
+"""HTTP gateway of the reference stack: FastAPI on uvicorn in front of the gRPC matching engine.
+
+Each worker holds ONE long-lived ``grpc.aio`` channel to the engine (keepalive configurable)
+and a background health probe, so ``GET /health`` never calls the engine. Every response
+carries ``Server-Timing: gateway;dur=..., engine;dur=..., db;dur=...`` (milliseconds).
+
+The hot-path routes are plain Starlette routes on the FastAPI app with hand-written
+validation and ``json``: FastAPI's pydantic request/response models cost more than the whole
+rest of the handler at these rates (see benchmarks/reference_stack.py).
+
+Run: ``python -m hftperf.reference_engine.gateway --port 8080 --engine 127.0.0.1:50051``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import dataclasses
+import json
+import os
+import time
+from collections.abc import AsyncIterator, Mapping, Sequence
+from typing import Any
+
+import grpc
+from fastapi import FastAPI
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.requests import Request
+from starlette.responses import Response
+
+from hftperf.reference_engine.proto import matching_pb2 as pb
+from hftperf.reference_engine.proto import matching_pb2_grpc as pb_grpc
+
+__all__ = ["MAX_BODY_BYTES", "GatewayConfig", "app_from_env", "create_app", "main", "serve"]
+
+MAX_BODY_BYTES = 64 * 1024
+_INT64_MAX = 2**63 - 1
+_MAX_DEPTH = 1000
+_ENV_KEY = "HFTPERF_GATEWAY_CONFIG"
+_ORDER_FIELDS = ("symbol", "side", "type", "price", "quantity", "time_in_force", "client_order_id")
+_SIDES = {"buy": pb.BUY, "sell": pb.SELL}
+_TYPES = {"limit": pb.LIMIT, "market": pb.MARKET}
+_TIFS = {"gtc": pb.GTC, "ioc": pb.IOC}
+_SIDE_NAMES = {pb.BUY: "buy", pb.SELL: "sell"}
+_TYPE_NAMES = {pb.LIMIT: "limit", pb.MARKET: "market"}
+_TIF_NAMES = {pb.GTC: "gtc", pb.IOC: "ioc"}
+_STATUS_NAMES = {
+    pb.NEW: "new",
+    pb.PARTIALLY_FILLED: "partially_filled",
+    pb.FILLED: "filled",
+    pb.CANCELLED: "cancelled",
+    pb.REJECTED: "rejected",
+}
+# gRPC status → (HTTP status, error code); anything else is a 502 from the engine.
+_GRPC_TO_HTTP = {
+    grpc.StatusCode.INVALID_ARGUMENT: (422, "invalid_field"),
+    grpc.StatusCode.NOT_FOUND: (404, "not_found"),
+    grpc.StatusCode.UNAVAILABLE: (503, "engine_unavailable"),
+    grpc.StatusCode.DEADLINE_EXCEEDED: (504, "engine_timeout"),
+    grpc.StatusCode.RESOURCE_EXHAUSTED: (503, "engine_overloaded"),
+    grpc.StatusCode.FAILED_PRECONDITION: (409, "conflict"),
+    grpc.StatusCode.ALREADY_EXISTS: (409, "conflict"),
+}
+
+
+@dataclasses.dataclass(frozen=True)
+class GatewayConfig:
+    """How a gateway worker reaches the engine (durations in ms, like gRPC channel args)."""
+
+    engine_target: str = "127.0.0.1:50051"
+    engine_timeout_ms: int = 1000
+    health_interval_ms: int = 500
+    keepalive_time_ms: int = 60_000
+    keepalive_timeout_ms: int = 10_000
+    keepalive_permit_without_calls: bool = False
+    max_connection_idle_ms: int = 0  # 0 = never drop an idle channel
+    max_connection_age_ms: int = 0  # 0 = never recycle the channel
+    max_reconnect_backoff_ms: int = 1000
+
+    def channel_options(self) -> list[tuple[str, int]]:
+        """gRPC channel arguments; a short reconnect backoff makes recovery quick."""
+        options = [
+            ("grpc.keepalive_time_ms", self.keepalive_time_ms),
+            ("grpc.keepalive_timeout_ms", self.keepalive_timeout_ms),
+            ("grpc.keepalive_permit_without_calls", int(self.keepalive_permit_without_calls)),
+            ("grpc.http2.max_pings_without_data", 0),
+            ("grpc.initial_reconnect_backoff_ms", min(100, self.max_reconnect_backoff_ms)),
+            ("grpc.min_reconnect_backoff_ms", min(100, self.max_reconnect_backoff_ms)),
+            ("grpc.max_reconnect_backoff_ms", self.max_reconnect_backoff_ms),
+        ]
+        if self.max_connection_idle_ms > 0:
+            options.append(("grpc.client_idle_timeout_ms", self.max_connection_idle_ms))
+        return options
+
+    def to_env(self) -> str:
+        """Serialise for uvicorn worker processes (which rebuild the app from the environment)."""
+        return json.dumps(dataclasses.asdict(self))
+
+    @classmethod
+    def from_env(cls, text: str | None) -> GatewayConfig:
+        """Inverse of ``to_env``; defaults when ``text`` is empty."""
+        return cls(**json.loads(text)) if text else cls()
+
+
+class _ApiError(Exception):
+    """A client-facing error: HTTP status, error code, offending field and a message."""
+
+    def __init__(self, status: int, error: str, field: str | None, message: str) -> None:
+        super().__init__(message)
+        self.status, self.error, self.field, self.message = status, error, field, message
+
+
+class _EngineLink:
+    """The worker's gRPC channel to the engine plus a background health flag and symbol list."""
+
+    def __init__(self, config: GatewayConfig) -> None:
+        self.config = config
+        self.timeout_s = config.engine_timeout_ms / 1000.0
+        self.healthy = False
+        self.symbols: frozenset[str] = frozenset()
+        self._channel = self._new_channel()
+        self.stub = pb_grpc.MatchingEngineStub(self._channel)
+        self._opened_s = time.monotonic()
+        self._task: asyncio.Task[None] | None = None
+
+    def _new_channel(self) -> grpc.aio.Channel:
+        return grpc.aio.insecure_channel(self.config.engine_target, options=self.config.channel_options())
+
+    async def start(self) -> None:
+        """Probe once (so the flag is right from the first request), then keep probing."""
+        await self.probe()
+        self._task = asyncio.get_running_loop().create_task(self._probe_forever())
+
+    async def close(self) -> None:
+        """Stop probing and close the channel."""
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+        await self._channel.close()
+
+    async def probe(self) -> None:
+        """One Health call: updates ``healthy`` and the known symbols."""
+        try:
+            reply = await self.stub.Health(pb.HealthRequest(), timeout=self.timeout_s)
+        except grpc.aio.AioRpcError:
+            self.healthy = False
+            return
+        self.healthy = bool(reply.ok)
+        if reply.symbols:
+            self.symbols = frozenset(reply.symbols)
+
+    async def _probe_forever(self) -> None:
+        interval_s = self.config.health_interval_ms / 1000.0
+        while True:
+            await asyncio.sleep(interval_s)
+            await self._maybe_recycle()
+            await self.probe()
+
+    async def _maybe_recycle(self) -> None:
+        # Client-side max connection age: swap in a fresh channel, let the old one drain.
+        age_ms = self.config.max_connection_age_ms
+        if age_ms <= 0 or (time.monotonic() - self._opened_s) * 1000.0 < age_ms:
+            return
+        old = self._channel
+        self._channel = self._new_channel()
+        self.stub = pb_grpc.MatchingEngineStub(self._channel)
+        self._opened_s = time.monotonic()
+        await old.close(grace=self.timeout_s)
+
+    def rpc_error(self, exc: grpc.aio.AioRpcError, field: str | None = None) -> _ApiError:
+        """Translate an engine error to the client-facing error (the one mapping place).
+
+        ``field`` is named when the engine's message names none (NOT_FOUND of an order id).
+        """
+        code = exc.code()
+        status, error = _GRPC_TO_HTTP.get(code, (502, "engine_error"))
+        if code == grpc.StatusCode.UNAVAILABLE:
+            self.healthy = False
+        detail = exc.details() or code.name.lower()
+        return _ApiError(status, error, _field_in(detail) or (field if status < 500 else None), detail)
+
+
+def _field_in(message: str) -> str | None:
+    """The first request field a message names (the engine names it in its error text)."""
+    text = message.lower().replace("price_ticks", "price").replace("order id", "order_id")
+    found = [(text.find(f), f) for f in (*_ORDER_FIELDS, "order_id", "depth") if f in text]
+    return min(found)[1] if found else None
+
+
+def _server_timing(t0_ns: int, engine_us: float, db_us: float) -> str:
+    gateway_ms = (time.perf_counter_ns() - t0_ns) / 1e6
+    return f"gateway;dur={gateway_ms:.3f}, engine;dur={engine_us / 1000.0:.3f}, db;dur={db_us / 1000.0:.3f}"
+
+
+def _json_response(
+    status: int, payload: Any, t0_ns: int, engine_us: float = 0.0, db_us: float = 0.0
+) -> Response:
+    body = json.dumps(payload, separators=(",", ":")).encode()
+    headers = {"server-timing": _server_timing(t0_ns, engine_us, db_us)}
+    return Response(body, status_code=status, headers=headers, media_type="application/json")
+
+
+def _error_response(err: _ApiError, t0_ns: int) -> Response:
+    payload = {"error": err.error, "field": err.field, "message": err.message}
+    return _json_response(err.status, payload, t0_ns)
+
+
+def _order_dict(o: pb.OrderReport) -> dict[str, Any]:
+    report: dict[str, Any] = {
+        "order_id": o.order_id,
+        "client_order_id": o.client_order_id or None,
+        "symbol": o.symbol,
+        "side": _SIDE_NAMES.get(o.side),
+        "type": _TYPE_NAMES.get(o.type),
+        "time_in_force": _TIF_NAMES.get(o.time_in_force),
+        "price": o.price_ticks if o.type == pb.LIMIT else None,
+        "quantity": o.quantity,
+        "filled_quantity": o.filled_quantity,
+        "remaining_quantity": o.remaining_quantity,
+        "status": _STATUS_NAMES.get(o.status, "unknown"),
+    }
+    if o.reject_reason:
+        report["reject_reason"] = o.reject_reason
+    return report
+
+
+def _fills(fills: Sequence[pb.Fill]) -> list[dict[str, int]]:
+    return [
+        {
+            "fill_id": f.fill_id,
+            "maker_order_id": f.maker_order_id,
+            "taker_order_id": f.taker_order_id,
+            "price": f.price_ticks,
+            "quantity": f.quantity,
+        }
+        for f in fills
+    ]
+
+
+async def _read_body(request: Request) -> bytes:
+    """The request body, refusing anything over MAX_BODY_BYTES without buffering it all."""
+    declared = request.headers.get("content-length")
+    if declared is not None and (not declared.isdigit() or int(declared) > MAX_BODY_BYTES):
+        raise _ApiError(413, "body_too_large", "body", f"body must be at most {MAX_BODY_BYTES} bytes")
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > MAX_BODY_BYTES:
+            raise _ApiError(413, "body_too_large", "body", f"body must be at most {MAX_BODY_BYTES} bytes")
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def _int_field(obj: dict[str, Any], name: str, minimum: int) -> int:
+    value = obj.get(name)
+    if value is None:
+        raise _ApiError(422, "missing_field", name, f"{name} is required")
+    if type(value) is not int or not minimum <= value <= _INT64_MAX:
+        raise _ApiError(422, "invalid_field", name, f"{name} must be an integer >= {minimum}" + (" (ticks)" if name == "price" else ""))
+    return value
+
+
+def _enum_field(obj: dict[str, Any], name: str, choices: Mapping[str, int], default: int | None) -> int:
+    value = obj.get(name)
+    if value is None:
+        if default is None:
+            raise _ApiError(422, "missing_field", name, f"{name} is required")
+        return default
+    if not isinstance(value, str) or value.lower() not in choices:
+        raise _ApiError(422, "invalid_field", name, f"{name} must be one of {', '.join(choices)}")
+    return choices[value.lower()]
+
+
+def _parse_order(body: bytes, symbols: frozenset[str]) -> pb.OrderRequest:
+    """Validate a POST /orders body into an engine request, naming the first bad field."""
+    try:
+        obj = json.loads(body)
+    except ValueError as exc:
+        raise _ApiError(400, "malformed_json", "body", f"body is not valid JSON: {exc}") from None
+    if not isinstance(obj, dict):
+        raise _ApiError(400, "malformed_json", "body", "body must be a JSON object")
+    symbol = obj.get("symbol")
+    if symbol is None:
+        raise _ApiError(422, "missing_field", "symbol", "symbol is required")
+    if not isinstance(symbol, str) or not symbol or (symbols and symbol not in symbols):
+        raise _ApiError(422, "unknown_symbol", "symbol", f"unknown symbol {symbol!r}")
+    side = _enum_field(obj, "side", _SIDES, None)
+    order_type = _enum_field(obj, "type", _TYPES, None)
+    price = 0
+    if order_type == pb.LIMIT or obj.get("price") is not None:
+        price = _int_field(obj, "price", 1)
+    quantity = _int_field(obj, "quantity", 1)
+    tif = _enum_field(obj, "time_in_force", _TIFS, pb.TIME_IN_FORCE_UNSPECIFIED)
+    client_id = obj.get("client_order_id")
+    if client_id is not None and (not isinstance(client_id, str) or len(client_id) > 64):
+        raise _ApiError(422, "invalid_field", "client_order_id", "client_order_id must be a string of <= 64 chars")
+    return pb.OrderRequest(
+        symbol=symbol, side=side, type=order_type, price_ticks=price,  # type: ignore[arg-type]
+        quantity=quantity, time_in_force=tif, client_order_id=client_id or "",  # type: ignore[arg-type]
+    )
+
+
+def _order_id(request: Request) -> int:
+    raw = request.path_params["order_id"]
+    if not raw.isdigit() or not 0 < int(raw) < 2**64:
+        raise _ApiError(422, "invalid_field", "order_id", "order_id must be a positive integer")
+    return int(raw)
+
+
+def _health_body(healthy: bool) -> bytes:
+    return json.dumps({"status": "ok" if healthy else "unavailable", "engine": "up" if healthy else "down"}).encode()
+
+
+def create_app(config: GatewayConfig) -> FastAPI:
+    """Build the gateway app; its lifespan opens and closes the engine channel."""
+    link: _EngineLink | None = None
+    bodies = {True: _health_body(True), False: _health_body(False)}
+
+    @contextlib.asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        nonlocal link
+        link = _EngineLink(config)
+        await link.start()
+        try:
+            yield
+        finally:
+            await link.close()
+
+    def engine() -> _EngineLink:
+        assert link is not None, "lifespan not started"
+        return link
+
+    async def health(request: Request) -> Response:
+        # No engine call and no logging: this is the cheapest request the gateway serves.
+        t0 = time.perf_counter_ns()
+        ok = engine().healthy
+        headers = {"server-timing": _server_timing(t0, 0.0, 0.0)}
+        return Response(bodies[ok], status_code=200 if ok else 503, headers=headers, media_type="application/json")
+
+    async def submit_order(request: Request) -> Response:
+        t0 = time.perf_counter_ns()
+        eng = engine()
+        try:
+            order = _parse_order(await _read_body(request), eng.symbols)
+            reply = await eng.stub.SubmitOrder(order, timeout=eng.timeout_s)
+        except _ApiError as err:
+            return _error_response(err, t0)
+        except grpc.aio.AioRpcError as exc:
+            return _error_response(eng.rpc_error(exc), t0)
+        payload = _order_dict(reply.order)
+        payload["fills"] = _fills(reply.fills)
+        status = 201
+        if reply.order.status == pb.REJECTED:
+            status = 422
+            payload.update(error="rejected", field=_field_in(reply.order.reject_reason), message=reply.order.reject_reason)
+        return _json_response(status, payload, t0, reply.timing.engine_us, reply.timing.store_us)
+
+    async def get_order(request: Request) -> Response:
+        t0 = time.perf_counter_ns()
+        eng = engine()
+        try:
+            order_id = _order_id(request)
+            rpc_t0 = time.perf_counter_ns()
+            reply = await eng.stub.GetOrder(pb.GetOrderRequest(order_id=order_id), timeout=eng.timeout_s)
+        except _ApiError as err:
+            return _error_response(err, t0)
+        except grpc.aio.AioRpcError as exc:
+            return _error_response(eng.rpc_error(exc, "order_id"), t0)
+        rpc_us = (time.perf_counter_ns() - rpc_t0) / 1000.0
+        payload = _order_dict(reply.order)
+        payload["fills"] = _fills(reply.fills)
+        return _json_response(200, payload, t0, rpc_us)
+
+    async def cancel_order(request: Request) -> Response:
+        t0 = time.perf_counter_ns()
+        eng = engine()
+        try:
+            req = pb.CancelOrderRequest(order_id=_order_id(request))
+            reply = await eng.stub.CancelOrder(req, timeout=eng.timeout_s)
+        except _ApiError as err:
+            return _error_response(err, t0)
+        except grpc.aio.AioRpcError as exc:
+            return _error_response(eng.rpc_error(exc, "order_id"), t0)
+        payload = _order_dict(reply.order)
+        payload["cancelled"] = reply.cancelled
+        return _json_response(200, payload, t0, reply.timing.engine_us, reply.timing.store_us)
+
+    async def get_book(request: Request) -> Response:
+        t0 = time.perf_counter_ns()
+        eng = engine()
+        symbol = request.path_params["symbol"]
+        raw_depth = request.query_params.get("depth", "10")
+        try:
+            if not raw_depth.isdigit() or not 1 <= int(raw_depth) <= _MAX_DEPTH:
+                raise _ApiError(422, "invalid_field", "depth", f"depth must be an integer in 1..{_MAX_DEPTH}")
+            if eng.symbols and symbol not in eng.symbols:
+                raise _ApiError(404, "unknown_symbol", "symbol", f"unknown symbol {symbol!r}")
+            rpc_t0 = time.perf_counter_ns()
+            book = await eng.stub.GetBook(pb.GetBookRequest(symbol=symbol, depth=int(raw_depth)), timeout=eng.timeout_s)
+        except _ApiError as err:
+            return _error_response(err, t0)
+        except grpc.aio.AioRpcError as exc:
+            return _error_response(eng.rpc_error(exc, "symbol"), t0)
+        rpc_us = (time.perf_counter_ns() - rpc_t0) / 1000.0
+        payload = {
+            "symbol": book.symbol or symbol,
+            "sequence": book.sequence,
+            "bids": [{"price": lv.price_ticks, "quantity": lv.quantity, "order_count": lv.order_count} for lv in book.bids],
+            "asks": [{"price": lv.price_ticks, "quantity": lv.quantity, "order_count": lv.order_count} for lv in book.asks],
+        }
+        return _json_response(200, payload, t0, rpc_us)
+
+    async def http_error(request: Request, exc: Exception) -> Response:
+        # Unknown routes and wrong methods get the same JSON shape and Server-Timing header.
+        t0 = time.perf_counter_ns()
+        status = exc.status_code if isinstance(exc, StarletteHTTPException) else 500
+        error = {404: "not_found", 405: "method_not_allowed"}.get(status, "http_error")
+        response = _error_response(_ApiError(status, error, None, str(getattr(exc, "detail", exc))), t0)
+        if isinstance(exc, StarletteHTTPException) and exc.headers:
+            response.headers.update(exc.headers)
+        return response
+
+    app = FastAPI(title="hftperf gateway", lifespan=lifespan, docs_url=None, redoc_url=None, openapi_url=None)
+    app.add_route("/health", health, methods=["GET"], include_in_schema=False)
+    app.add_route("/orders", submit_order, methods=["POST"], include_in_schema=False)
+    app.add_route("/orders/{order_id}", get_order, methods=["GET"], include_in_schema=False)
+    app.add_route("/orders/{order_id}", cancel_order, methods=["DELETE"], include_in_schema=False)
+    app.add_route("/book/{symbol}", get_book, methods=["GET"], include_in_schema=False)
+    app.add_exception_handler(StarletteHTTPException, http_error)
+    app.add_exception_handler(Exception, http_error)
+    return app
+
+
+def app_from_env() -> FastAPI:
+    """uvicorn factory for worker processes: the config travels in an environment variable."""
+    return create_app(GatewayConfig.from_env(os.environ.get(_ENV_KEY)))
+
+
+def serve(config: GatewayConfig, host: str = "127.0.0.1", port: int = 8080, workers: int = 1) -> None:
+    """Run uvicorn (uvloop, httptools, no access log) with ``workers`` processes; blocks."""
+    import uvicorn
+
+    os.environ[_ENV_KEY] = config.to_env()
+    uvicorn.run(
+        "hftperf.reference_engine.gateway:app_from_env",
+        factory=True,
+        host=host,
+        port=port,
+        workers=workers,
+        loop="uvloop",
+        http="httptools",
+        access_log=False,
+        server_header=False,
+        log_level="info",
+        backlog=4096,
+        timeout_graceful_shutdown=5,
+    )
+
+
+def _parser() -> argparse.ArgumentParser:
+    d = GatewayConfig()
+    p = argparse.ArgumentParser(prog="python -m hftperf.reference_engine.gateway", description=__doc__.splitlines()[0])
+    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--port", type=int, default=8080)
+    p.add_argument("--engine", default=d.engine_target, help="engine gRPC target host:port")
+    p.add_argument("--workers", type=int, default=1)
+    p.add_argument("--engine-timeout-ms", type=int, default=d.engine_timeout_ms)
+    p.add_argument("--health-interval-ms", type=int, default=d.health_interval_ms)
+    p.add_argument("--keepalive-time-ms", type=int, default=d.keepalive_time_ms)
+    p.add_argument("--keepalive-timeout-ms", type=int, default=d.keepalive_timeout_ms)
+    p.add_argument("--keepalive-permit-without-calls", action="store_true")
+    p.add_argument("--max-connection-idle-ms", type=int, default=d.max_connection_idle_ms)
+    p.add_argument("--max-connection-age-ms", type=int, default=d.max_connection_age_ms)
+    p.add_argument("--max-reconnect-backoff-ms", type=int, default=d.max_reconnect_backoff_ms)
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    """Process entry point: parse flags and serve until SIGTERM/SIGINT."""
+    args = _parser().parse_args(argv)
+    config = GatewayConfig(
+        engine_target=args.engine,
+        engine_timeout_ms=args.engine_timeout_ms,
+        health_interval_ms=args.health_interval_ms,
+        keepalive_time_ms=args.keepalive_time_ms,
+        keepalive_timeout_ms=args.keepalive_timeout_ms,
+        keepalive_permit_without_calls=args.keepalive_permit_without_calls,
+        max_connection_idle_ms=args.max_connection_idle_ms,
+        max_connection_age_ms=args.max_connection_age_ms,
+        max_reconnect_backoff_ms=args.max_reconnect_backoff_ms,
+    )
+    serve(config, host=args.host, port=args.port, workers=args.workers)
+
+
+if __name__ == "__main__":
+    main()
