@@ -11,6 +11,7 @@ import sys
 import typer
 
 from hftperf.cli import load as _load
+from hftperf.cli import stack as _stack
 from hftperf.cli.console import run_command
 
 __all__ = ["app", "main"]
@@ -25,6 +26,7 @@ app = typer.Typer(
 
 # Explicit registry of commands: one line per command module.
 app.command("load")(_load.load)
+app.add_typer(_stack.app, name="stack")
 
 
 def main() -> None:

@@ -1,0 +1,117 @@
+"""``hftperf stack``: bring the bundled reference stack up, inspect it, read its logs, take it down."""
+
+from __future__ import annotations
+
+from enum import Enum
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from hftperf.cli.console import stdout
+from hftperf.errors import ExitCode
+from hftperf.reference_engine.backends import (
+    DEFAULT_ENGINE_PORT,
+    DEFAULT_GATEWAY_PORT,
+    StackConfig,
+    attach_stack,
+    create_stack,
+)
+from hftperf.reference_engine.backends.local import COMPONENTS, read_log_tail
+
+__all__ = ["app"]
+
+app = typer.Typer(help="Run the bundled reference trading stack (engine + gateway).", no_args_is_help=True)
+
+NameOpt = Annotated[str, typer.Option("--name", help="Stack name (one state file per name).")]
+
+
+class Backend(str, Enum):
+    """Available stack backends."""
+
+    local = "local"
+
+
+class Component(str, Enum):
+    """Processes of the stack."""
+
+    engine = "engine"
+    gateway = "gateway"
+
+
+@app.command()
+def up(
+    backend: Annotated[Backend, typer.Option(help="Where to run the stack.")] = Backend.local,
+    gateway_port: Annotated[int, typer.Option(help="HTTP port of the gateway.")] = DEFAULT_GATEWAY_PORT,
+    engine_port: Annotated[int, typer.Option(help="gRPC port of the engine.")] = DEFAULT_ENGINE_PORT,
+    workers: Annotated[int, typer.Option(min=1, help="Gateway worker processes.")] = 1,
+    data_dir: Annotated[Path | None, typer.Option(help="Database and logs (default: STATE_DIR/NAME).")] = None,
+    db: Annotated[str | None, typer.Option(help="postgresql:// DSN (default: SQLite in the data dir).")] = None,
+    symbols: Annotated[str | None, typer.Option(help="Comma-separated symbols (default: the engine's).")] = None,
+    timeout: Annotated[float, typer.Option(help="Seconds to wait for each process to be healthy.")] = 30.0,
+    name: NameOpt = "default",
+) -> None:
+    """Start engine then gateway on 127.0.0.1, wait until healthy, print the URLs."""
+    config = StackConfig(
+        name=name,
+        backend=backend.value,
+        gateway_port=gateway_port,
+        engine_port=engine_port,
+        workers=workers,
+        data_dir=data_dir,
+        db=db,
+        symbols=tuple(s.strip() for s in symbols.split(",") if s.strip()) if symbols else (),
+        startup_timeout_s=timeout,
+    )
+    stack = create_stack(config)
+    endpoints = stack.start()
+    stdout.print(f"stack [bold]{name}[/] is up ({backend.value}, {workers} gateway worker(s))")
+    stdout.print(f"  gateway  {endpoints.gateway_url}")
+    stdout.print(f"  engine   grpc://{endpoints.engine_target}")
+    stdout.print(f"  data     {stack.data_dir}")
+
+
+@app.command()
+def status(name: NameOpt = "default") -> None:
+    """Show the processes of a stack; exit status 1 when it is not running and healthy."""
+    st = attach_stack(name).status()
+    table = Table(title=f"stack {st.name} ({st.backend})", title_justify="left")
+    for column in ("component", "pid", "port", "alive", "healthy", "log"):
+        table.add_column(column)
+    for p in st.processes:
+        table.add_row(p.component, str(p.pid), str(p.port), _yes(p.alive), _yes(p.healthy), str(p.log_path))
+    stdout.print(table)
+    state = "[green]running[/]" if st.running else "[red]not running[/]"
+    stdout.print(f"{state}  gateway {st.endpoints.gateway_url}  engine {st.endpoints.engine_target}")
+    stdout.print(f"started {st.started_at}" + (f", stopped {st.stopped_at}" if st.stopped_at else ""))
+    if not st.running:
+        raise typer.Exit(int(ExitCode.FAILED))
+
+
+@app.command()
+def logs(
+    component: Annotated[Component | None, typer.Argument(help="engine or gateway (default: both).")] = None,
+    lines: Annotated[int, typer.Option("--lines", "-n", min=0, help="Lines from the end.")] = 50,
+    name: NameOpt = "default",
+) -> None:
+    """Print the end of the engine and/or gateway log."""
+    stack = attach_stack(name)
+    chosen = [component.value] if component else list(COMPONENTS)
+    for comp in chosen:
+        path = stack.log_path(comp)
+        if len(chosen) > 1:
+            stdout.print(f"[bold]==> {comp} ({path}) <==[/]")
+        stdout.out(read_log_tail(path, lines), highlight=False)
+
+
+@app.command()
+def down(name: NameOpt = "default") -> None:
+    """Stop gateway then engine (graceful, then forced) and free their ports."""
+    stack = attach_stack(name)
+    stack.stop()
+    stdout.print(f"stack [bold]{name}[/] is down")
+
+
+def _yes(flag: bool) -> str:
+    return "[green]yes[/]" if flag else "[red]no[/]"

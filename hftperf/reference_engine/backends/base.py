@@ -1,0 +1,115 @@
+"""What every stack backend offers: start, stop, status and endpoints of the reference stack.
+
+The flow sees the stack only through ``StackEndpoints`` (a URL and a gRPC target); the local
+backend runs processes, a Docker backend (later) runs containers behind the same protocol.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from pathlib import Path
+from typing import Protocol
+
+__all__ = [
+    "DEFAULT_ENGINE_PORT",
+    "DEFAULT_GATEWAY_PORT",
+    "ProcessStatus",
+    "StackBackend",
+    "StackConfig",
+    "StackEndpoints",
+    "StackStatus",
+    "default_state_dir",
+]
+
+DEFAULT_GATEWAY_PORT = 8080
+DEFAULT_ENGINE_PORT = 50051
+STATE_DIR_ENV = "HFTPERF_STATE_DIR"
+
+
+def default_state_dir() -> Path:
+    """Where stack state files live: ``$HFTPERF_STATE_DIR`` or ``~/.hftperf/stacks``."""
+    override = os.environ.get(STATE_DIR_ENV)
+    return Path(override).expanduser() if override else Path.home() / ".hftperf" / "stacks"
+
+
+@dataclasses.dataclass(frozen=True)
+class StackConfig:
+    """Everything needed to bring a reference stack up (ports on 127.0.0.1)."""
+
+    name: str = "default"
+    backend: str = "local"
+    host: str = "127.0.0.1"
+    gateway_port: int = DEFAULT_GATEWAY_PORT
+    engine_port: int = DEFAULT_ENGINE_PORT
+    workers: int = 1
+    data_dir: Path | None = None  # None: <state dir>/<name>
+    db: str | None = None  # None: SQLite (WAL) in the data dir; or a postgresql:// DSN
+    symbols: tuple[str, ...] = ()  # empty: the engine's default symbols
+    state_dir: Path | None = None  # None: default_state_dir()
+    startup_timeout_s: float = 30.0
+    stop_timeout_s: float = 10.0
+    gateway_args: tuple[str, ...] = ()  # extra flags for the gateway process (keepalive, ...)
+    engine_args: tuple[str, ...] = ()  # extra flags for the engine process
+
+    def resolved_state_dir(self) -> Path:
+        """The state directory this stack uses."""
+        return self.state_dir if self.state_dir is not None else default_state_dir()
+
+    def resolved_data_dir(self) -> Path:
+        """The data directory (database and logs) this stack uses."""
+        return self.data_dir if self.data_dir is not None else self.resolved_state_dir() / self.name
+
+
+@dataclasses.dataclass(frozen=True)
+class StackEndpoints:
+    """Where to reach a running stack."""
+
+    gateway_url: str  # e.g. http://127.0.0.1:8080
+    engine_target: str  # e.g. 127.0.0.1:50051
+
+
+@dataclasses.dataclass(frozen=True)
+class ProcessStatus:
+    """One process of a stack as seen now."""
+
+    component: str  # "engine" or "gateway"
+    pid: int
+    port: int
+    alive: bool
+    healthy: bool
+    log_path: Path
+
+
+@dataclasses.dataclass(frozen=True)
+class StackStatus:
+    """A stack as seen now: running means every process is alive and healthy."""
+
+    name: str
+    backend: str
+    running: bool
+    endpoints: StackEndpoints
+    processes: tuple[ProcessStatus, ...]
+    data_dir: Path
+    started_at: str  # UTC ISO-8601
+    stopped_at: str | None = None
+
+
+class StackBackend(Protocol):
+    """A way to run the reference stack (local processes, Docker, ...)."""
+
+    def start(self) -> StackEndpoints:
+        """Start every component, wait until healthy, return the endpoints."""
+        ...
+
+    def stop(self) -> None:
+        """Stop every component started, leaving no process or listening port behind."""
+        ...
+
+    def status(self) -> StackStatus:
+        """Describe the stack as it is now."""
+        ...
+
+    def endpoints(self) -> StackEndpoints:
+        """Where the stack is (or would be) reachable."""
+        ...
