@@ -119,15 +119,18 @@ class LatencyHistogram:
         if values.dtype.kind == "u":
             values = np.minimum(values, np.uint64(sys.maxsize)).astype(np.int64)
         values = values.reshape(-1).astype(np.int64, copy=False)
-        self._out_of_range += int(np.count_nonzero(values > self._highest))
-        values = np.clip(values, 0, self._highest)
-        index = self._indices_for(values)
-        counts = np.bincount(index)
+        lowest, highest = int(values.min()), int(values.max())
+        if lowest < 0 or highest > self._highest:  # rare: clamp only then (np.clip costs ~8 µs)
+            if highest > self._highest:
+                self._out_of_range += int(np.count_nonzero(values > self._highest))
+            values = np.minimum(np.maximum(values, 0), self._highest)
+            lowest, highest = max(lowest, 0), min(highest, self._highest)
+        counts = np.bincount(self._indices_for(values))
         self._counts[: counts.size] += counts.astype(np.uint64)
         hdr = self._hdr
         hdr.total_count += int(values.size)
-        hdr.min_value = min(hdr.min_value, int(values.min()))
-        hdr.max_value = max(hdr.max_value, int(values.max()))
+        hdr.min_value = min(hdr.min_value, lowest)
+        hdr.max_value = max(hdr.max_value, highest)
 
     def _indices_for(self, values: IntArray) -> IntArray:
         """HDR counts index of each value (all within 0..highest)."""
