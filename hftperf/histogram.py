@@ -79,6 +79,8 @@ class LatencyHistogram:
         sub_count = int(hdr.sub_bucket_count)
         limits = [sub_count << (self._unit_mag + k) for k in range(int(hdr.bucket_count) - 1)]
         self._bucket_limits = np.array([x for x in limits if x <= sys.maxsize], dtype=np.int64)
+        # highest value the counts array can hold (a little above highest_trackable_value)
+        self._top_value = int(hdr.get_highest_equivalent_value(hdr.get_value_from_index(hdr.counts_len - 1)))
 
     @classmethod
     def _wrap(cls, hdr: HdrHistogram) -> LatencyHistogram:
@@ -133,7 +135,7 @@ class LatencyHistogram:
         hdr.max_value = max(hdr.max_value, highest)
 
     def _indices_for(self, values: IntArray) -> IntArray:
-        """HDR counts index of each value (all within 0..highest)."""
+        """HDR counts index of each value (all within 0 .. _top_value)."""
         bucket = np.searchsorted(self._bucket_limits, values, side="right").astype(np.int64)
         sub_bucket = values >> (bucket + self._unit_mag)
         result: IntArray = ((bucket + 1) << self._half_mag) + sub_bucket - self._half
@@ -152,24 +154,28 @@ class LatencyHistogram:
     # -- combining ------------------------------------------------------------------------
 
     def merge(self, other: LatencyHistogram) -> None:
-        """Add ``other``'s counts into this one (grows this range if ``other`` holds larger values)."""
-        if other.total_count == 0:
-            self._out_of_range += other._out_of_range
-            return
-        if other.max_us > self._highest:
-            self._grow(max(other._highest, other.max_us))
-        nonzero = np.flatnonzero(other._counts)
-        weights = other._counts[nonzero]
-        if self._same_layout(other):
-            index = nonzero  # identical index arithmetic: add position by position
-        else:  # like Java's add(): re-record each bucket's lowest equivalent value
-            index = self._indices_for(other._values_from_indices(nonzero)[0])
-        np.add.at(self._counts, index, weights)
-        hdr, ohdr = self._hdr, other._hdr
-        hdr.total_count += int(ohdr.total_count)
-        hdr.min_value = min(hdr.min_value, int(ohdr.min_value))
-        hdr.max_value = max(hdr.max_value, min(int(ohdr.max_value), self._highest))
+        """Add ``other``'s counts into this one; grows this range only if its counts cannot hold them."""
         self._out_of_range += other._out_of_range
+        nonzero = np.flatnonzero(other._counts)
+        if nonzero.size == 0:
+            return
+        weights = other._counts[nonzero]
+        ohdr = other._hdr
+        if self._same_layout(other):  # identical index arithmetic: add position by position
+            if nonzero[-1] >= self._counts.size:
+                self._grow(other._highest)
+            index, low, high = nonzero, int(ohdr.min_value), int(ohdr.max_value)
+        else:  # like Java's add(): re-record each bucket's lowest equivalent value
+            values = other._values_from_indices(nonzero)[0]
+            low, high = int(values[0]), int(values[-1])
+            if high > self._top_value:
+                self._grow(max(other._highest, high))
+            index = self._indices_for(values)
+        np.add.at(self._counts, index, weights)
+        hdr = self._hdr
+        hdr.total_count += int(weights.sum())
+        hdr.min_value = min(hdr.min_value, low)
+        hdr.max_value = max(hdr.max_value, high)
 
     def _same_layout(self, other: LatencyHistogram) -> bool:
         return (self._unit_mag, self._half_mag) == (other._unit_mag, other._half_mag)

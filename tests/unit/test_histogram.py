@@ -203,6 +203,15 @@ def test_merge_of_k_histograms_equals_one_histogram_of_all_samples() -> None:
     assert merged.out_of_range_count == everything.out_of_range_count > 0
     assert merged.summary_us() == everything.summary_us()
     assert (merged.min_us, merged.max_us) == (everything.min_us, everything.max_us)
+    assert merged.highest_us == HIGHEST_US_DEFAULT  # clamped top values need no wider range
+
+
+def test_merge_keeps_values_the_counts_array_holds_above_highest() -> None:
+    narrow, wider = LatencyHistogram(highest_us=100_000), LatencyHistogram(highest_us=131_000)
+    wider.record(120_000)  # above narrow's highest, but inside its last bucket: no growth needed
+    narrow.merge(wider)
+    assert narrow.highest_us == 100_000 and narrow.max_us >= 120_000
+    assert LatencyHistogram.decode(narrow.encode()).total_count == 1  # not cut off by encode()
 
 
 def test_merge_across_different_highest_is_lossless() -> None:
@@ -222,12 +231,15 @@ def test_merge_across_different_highest_is_lossless() -> None:
 
 def test_merge_of_different_precision_keeps_counts() -> None:
     values = latency_sample(3_000, 13)
-    coarse, fine = LatencyHistogram(significant_digits=2), LatencyHistogram()
+    coarse, fine = LatencyHistogram(significant_digits=2), LatencyHistogram(highest_us=10_000)
     coarse.record_many(values)
     fine.record_many(values)
     fine.merge(coarse)
     assert fine.total_count == 2 * values.size
+    assert fine.out_of_range_count == int(np.count_nonzero(values > 10_000))
+    assert fine.highest_us >= coarse.max_us  # grown to hold coarse's values
     assert fine.value_at_percentile(50) == pytest.approx(np.percentile(values, 50), rel=1e-2)
+    assert LatencyHistogram.decode(fine.encode()).total_count == fine.total_count
 
 
 def test_merge_of_empty_and_copy_independence_and_reset() -> None:
