@@ -1,8 +1,120 @@
-"""``hftperf load``: ad-hoc load against one URL (work in progress)."""
+"""``hftperf load``: ad-hoc load against one URL, like wrk (closed loop) or wrk2/vegeta (--rate)."""
 
 from __future__ import annotations
 
+import json
+import time
+from pathlib import Path
+from typing import Annotated, Optional
 
-def load() -> None:
-    """Placeholder replaced by the load command implementation."""
-    raise NotImplementedError
+import typer
+
+from hftperf.cli.console import stderr, stdout
+from hftperf.cli.load_view import LiveProgress, render_result_table
+from hftperf.errors import ExitCode, UsageError
+from hftperf.hlog import HlogWriter
+from hftperf.loadgen import IntervalReport, LoadPlan, RequestSpec, default_workers, run_load
+from hftperf.units import parse_duration_s, parse_rate_per_s
+
+__all__ = ["load"]
+
+
+def _parse_headers(headers: list[str]) -> tuple[tuple[str, str], ...]:
+    parsed = []
+    for header in headers:
+        name, sep, value = header.partition(":")
+        if not sep or not name.strip():
+            raise UsageError(f"--header {header!r}: expected NAME:VALUE")
+        parsed.append((name.strip(), value.strip()))
+    return tuple(parsed)
+
+
+def _read_body(body: str | None) -> bytes:
+    if body is None:
+        return b""
+    if body.startswith("@"):
+        path = Path(body[1:])
+        try:
+            return path.read_bytes()
+        except OSError as exc:
+            raise UsageError(f"--body {body}: cannot read {path}: {exc.strerror or exc}") from None
+    return body.encode("utf-8")
+
+
+def _option(flag: str, parse, text: str | None):  # type: ignore[no-untyped-def]
+    if text is None:
+        return None
+    try:
+        return parse(text)
+    except ValueError as exc:
+        raise UsageError(f"{flag}: {exc}") from None
+
+
+def build_plan(url: str, method: str, body: str | None, headers: list[str], template: bool,
+               connections: int, duration: str, rate: str | None, workers: int | None,
+               warmup: str, timeout: str) -> LoadPlan:
+    """Turn the command-line options into a validated LoadPlan (UsageError on bad input)."""
+    rate_per_s = _option("--rate", parse_rate_per_s, rate)
+    spec = RequestSpec(url=url, method=method.upper(), headers=_parse_headers(headers),
+                       body=_read_body(body), template=template)
+    try:
+        spec.target  # noqa: B018 - validates the URL
+    except ValueError as exc:
+        raise UsageError(f"URL: {exc}") from None
+    if connections < 1:
+        raise UsageError(f"--connections: expected at least 1, got {connections}")
+    chosen_workers = workers if workers is not None else default_workers(connections, rate_per_s)
+    try:
+        return LoadPlan(
+            request=spec,
+            connections=connections,
+            duration_s=_option("--duration", parse_duration_s, duration),
+            rate_per_s=rate_per_s,
+            warmup_s=_option("--warmup", parse_duration_s, warmup),
+            timeout_s=_option("--timeout", parse_duration_s, timeout),
+            workers=chosen_workers,
+        )
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+
+
+def load(
+    url: Annotated[str, typer.Argument(help="Target URL, e.g. http://127.0.0.1:8080/health")],
+    method: Annotated[str, typer.Option("--method", "-m", help="HTTP method")] = "GET",
+    body: Annotated[Optional[str], typer.Option("--body", "-b", help="Request body, or @file")] = None,
+    header: Annotated[list[str], typer.Option("--header", "-H", help="Header NAME:VALUE (repeatable)")] = [],  # noqa: B006
+    template: Annotated[bool, typer.Option("--template", help="Expand ${seq}, ${rand:LO:HI}, ${choice:a|b} in the body per request")] = False,
+    connections: Annotated[int, typer.Option("--connections", "-c", help="Open connections (total)")] = 16,
+    duration: Annotated[str, typer.Option("--duration", "-d", help="Measured time after warm-up, e.g. 10s, 1m")] = "10s",
+    rate: Annotated[Optional[str], typer.Option("--rate", "-R", help="Open loop at this total rate (req/s); default closed loop")] = None,
+    workers: Annotated[Optional[int], typer.Option("--workers", "-w", help="Load-generating processes (default: one per two cores, at most one per 8 connections)")] = None,
+    warmup: Annotated[str, typer.Option("--warmup", help="Warm-up time excluded from the figures")] = "1s",
+    timeout: Annotated[str, typer.Option("--timeout", help="Per-request timeout")] = "10s",
+    hlog: Annotated[Optional[Path], typer.Option("--hlog", help="Write interval histograms (HdrHistogram log format) here")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object instead of the table")] = False,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No live progress")] = False,
+) -> int:
+    """Send load to one URL and report throughput, errors and latency percentiles."""
+    plan = build_plan(url, method, body, header, template, connections, duration, rate, workers, warmup, timeout)
+    writer = HlogWriter(hlog, time.time() + plan.warmup_s, comment=f"hftperf load {url}; values in microseconds") if hlog else None
+    progress = LiveProgress(stderr, plan, enabled=not quiet and not as_json and stderr.is_terminal)
+
+    def on_interval(report: IntervalReport) -> None:
+        progress.update(report)
+        if writer is not None:
+            record = report.record
+            writer.write_interval(record.start_s, record.length_s, report.latency)
+            if report.schedule_lag is not None:
+                writer.write_interval(record.start_s, record.length_s, report.schedule_lag, tag="schedule_lag")
+
+    try:
+        with progress:
+            result = run_load(plan, on_interval)
+    finally:
+        if writer is not None:
+            writer.close()
+    if as_json:
+        stdout.file.write(json.dumps(result.to_dict()) + "\n")
+    else:
+        stdout.print(render_result_table(result))
+    return int(ExitCode.INTERRUPTED if result.interrupted else ExitCode.OK)

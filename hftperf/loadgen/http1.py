@@ -1,0 +1,196 @@
+"""HTTP/1.1 transport: persistent keep-alive connections on asyncio (uvloop) with httptools.
+
+One slot is one TCP connection carrying one request at a time (no pipelining, like wrk).
+The hot path is callback-driven: the parser's ``on_message_complete`` reports the outcome
+straight to the worker, which may send the next request from inside that callback.
+Connections closed by the server (``Connection: close``, idle timeout, restart) are
+re-established on the next send, so a run survives a target restart.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import time
+from collections.abc import Callable
+
+import httptools
+
+from hftperf.loadgen.request import HttpTarget
+from hftperf.loadgen.transport import (
+    OK,
+    CompletionCallback,
+    ErrorClass,
+    classify_exception,
+    error_class_for_status,
+)
+
+__all__ = ["Http1Transport"]
+
+_perf_ns = time.perf_counter_ns
+
+
+class _Connection(asyncio.Protocol):
+    """One TCP connection; a new instance per (re)connect so stale callbacks are ignored."""
+
+    __slots__ = ("owner", "slot", "transport", "parser", "busy", "headers_done", "closed")
+
+    def __init__(self, owner: Http1Transport, slot: int) -> None:
+        self.owner = owner
+        self.slot = slot
+        self.transport: asyncio.Transport | None = None
+        self.parser = httptools.HttpResponseParser(self)
+        self.busy = False
+        self.headers_done = False
+        self.closed = False
+
+    # asyncio protocol -------------------------------------------------------------------
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        sock = transport.get_extra_info("socket")
+        if sock is not None:
+            try:
+                sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            except (OSError, AttributeError):
+                pass  # not TCP (unix socket): nothing to tune
+        self.transport = transport  # type: ignore[assignment]
+
+    def data_received(self, data: bytes) -> None:
+        try:
+            self.parser.feed_data(data)
+        except httptools.HttpParserError:
+            self._fail(ErrorClass.PROTOCOL)
+        except httptools.HttpParserUpgrade:
+            self._fail(ErrorClass.PROTOCOL)
+
+    def eof_received(self) -> bool | None:
+        return None  # let the transport close; connection_lost does the accounting
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.closed = True
+        self.transport = None
+        owner = self.owner
+        if owner.connections[self.slot] is self:
+            owner.connections[self.slot] = None
+        if not self.busy:
+            return
+        self.busy = False
+        if exc is None and self.headers_done and not self.parser.should_keep_alive():
+            # Body delimited by connection close (no Content-Length, not chunked): complete.
+            owner.on_complete(self.slot, error_class_for_status(self.parser.get_status_code()), _perf_ns())
+        else:
+            owner.on_complete(self.slot, classify_exception(exc, connecting=False), _perf_ns())
+
+    # httptools callbacks ------------------------------------------------------------------
+    def on_headers_complete(self) -> None:
+        self.headers_done = True
+
+    def on_message_complete(self) -> None:
+        done_ns = _perf_ns()
+        if not self.busy:
+            self._fail(ErrorClass.PROTOCOL)  # a response nobody asked for
+            return
+        self.busy = False
+        self.headers_done = False
+        outcome = error_class_for_status(self.parser.get_status_code())
+        if not self.parser.should_keep_alive():
+            self.close()
+        self.owner.on_complete(self.slot, outcome, done_ns)
+
+    # helpers ------------------------------------------------------------------------------
+    def _fail(self, error: int) -> None:
+        was_busy = self.busy
+        self.busy = False
+        self.close()
+        if was_busy:
+            self.owner.on_complete(self.slot, error, _perf_ns())
+
+    def close(self) -> None:
+        """Close and detach from the slot; later callbacks of this connection are ignored."""
+        self.closed = True
+        owner = self.owner
+        if owner.connections[self.slot] is self:
+            owner.connections[self.slot] = None
+        if self.transport is not None:
+            self.transport.abort()
+            self.transport = None
+
+
+class Http1Transport:
+    """HTTP/1.1 client transport over ``slots`` keep-alive connections to one target."""
+
+    def __init__(self, target: HttpTarget, slots: int, request: bytes | Callable[[int], bytes]) -> None:
+        self.target = target
+        self.slots = slots
+        self.connections: list[_Connection | None] = [None] * slots
+        self._connecting: list[asyncio.Task[None] | None] = [None] * slots
+        self._static = request if isinstance(request, bytes) else None
+        self._build = None if isinstance(request, bytes) else request
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self.on_complete: CompletionCallback = _unset_callback
+
+    async def open(self, on_complete: CompletionCallback) -> None:
+        """Remember the callback and connect every slot (failures are retried on first send)."""
+        self._loop = asyncio.get_running_loop()
+        self.on_complete = on_complete
+        results = await asyncio.gather(*(self._connect(slot) for slot in range(self.slots)),
+                                       return_exceptions=True)
+        for slot, result in enumerate(results):
+            if isinstance(result, _Connection):
+                self.connections[slot] = result
+
+    async def _connect(self, slot: int) -> _Connection:
+        assert self._loop is not None
+        connection = _Connection(self, slot)
+        await self._loop.create_connection(lambda: connection, self.target.host, self.target.port)
+        return connection
+
+    def send(self, slot: int, request_index: int) -> None:
+        """Write the request on the slot's connection, connecting first when there is none."""
+        data = self._static if self._static is not None else self._build(request_index)  # type: ignore[misc]
+        connection = self.connections[slot]
+        if connection is not None and connection.transport is not None:
+            connection.busy = True
+            connection.transport.write(data)
+            return
+        assert self._loop is not None
+        self._connecting[slot] = self._loop.create_task(self._connect_and_send(slot, data))
+
+    async def _connect_and_send(self, slot: int, data: bytes) -> None:
+        try:
+            connection = await self._connect(slot)
+        except asyncio.CancelledError:
+            return  # reset() after a timeout: the worker already counted it
+        except (OSError, ValueError) as exc:
+            self._connecting[slot] = None
+            self.on_complete(slot, classify_exception(exc, connecting=True), _perf_ns())
+            return
+        self._connecting[slot] = None
+        if connection.transport is None:  # closed between connect and now
+            self.on_complete(slot, ErrorClass.CONNECTION_RESET, _perf_ns())
+            return
+        self.connections[slot] = connection
+        connection.busy = True
+        connection.transport.write(data)
+
+    def reset(self, slot: int) -> None:
+        """Drop the slot's connection or pending connect without reporting an outcome."""
+        task = self._connecting[slot]
+        if task is not None:
+            task.cancel()
+            self._connecting[slot] = None
+        connection = self.connections[slot]
+        if connection is not None:
+            connection.busy = False
+            connection.close()
+
+    async def close(self) -> None:
+        """Abort every connection and pending connect."""
+        for slot in range(self.slots):
+            self.reset(slot)
+        await asyncio.sleep(0)
+
+
+def _unset_callback(slot: int, outcome: int, done_ns: int) -> None:
+    raise RuntimeError("Http1Transport.open() was not called")
+
+

@@ -1,0 +1,126 @@
+"""What to send: HTTP/1.1 request specs, URL parsing and per-request body templates.
+
+A body template expands placeholders per request, so order submission can be driven with
+unique or random fields without any per-request Python objects beyond the bytes sent:
+
+- ``${seq}``             the request's global sequence number (unique across workers)
+- ``${rand:LO:HI}``      a random integer in [LO, HI] (seeded: runs are repeatable)
+- ``${choice:a|b|c}``    one of the listed strings, at random
+"""
+
+from __future__ import annotations
+
+import random
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from urllib.parse import urlsplit
+
+__all__ = ["HttpTarget", "RequestSpec", "parse_http_url", "request_builder", "render_head"]
+
+_PLACEHOLDER_RE = re.compile(r"\$\{(seq|rand:(-?\d+):(-?\d+)|choice:([^}]*))\}")
+
+
+@dataclass(frozen=True)
+class HttpTarget:
+    """Where requests go: host and port to connect to, and the request target path."""
+
+    host: str
+    port: int
+    path: str
+    host_header: str
+
+
+@dataclass(frozen=True)
+class RequestSpec:
+    """One HTTP request definition: method, URL, headers, body (optionally a template)."""
+
+    url: str
+    method: str = "GET"
+    headers: tuple[tuple[str, str], ...] = ()
+    body: bytes = b""
+    template: bool = False  # expand ${...} placeholders in the body for every request
+    seed: int = 0
+
+    @property
+    def target(self) -> HttpTarget:
+        """The parsed URL (raises ValueError when it is not a plain http:// URL)."""
+        return parse_http_url(self.url)
+
+
+def parse_http_url(url: str) -> HttpTarget:
+    """Parse ``http://host[:port]/path?query``; raise ValueError with the expectation otherwise."""
+    parts = urlsplit(url)
+    if parts.scheme != "http":
+        raise ValueError(f"expected an http:// URL (https is not supported), got {url!r}")
+    if not parts.hostname:
+        raise ValueError(f"expected a host in the URL, got {url!r}")
+    try:
+        port = parts.port or 80
+    except ValueError as exc:
+        raise ValueError(f"invalid port in URL {url!r}") from exc
+    path = parts.path or "/"
+    if parts.query:
+        path = f"{path}?{parts.query}"
+    host = parts.hostname
+    host_header = f"[{host}]" if ":" in host else host
+    if parts.port:
+        host_header = f"{host_header}:{port}"
+    return HttpTarget(host=host, port=port, path=path, host_header=host_header)
+
+
+def render_head(spec: RequestSpec, body_length: int | None) -> bytes:
+    """Request line and headers ending in CRLFCRLF; with ``None`` the head stops before Content-Length."""
+    target = spec.target
+    names = {name.lower() for name, _ in spec.headers}
+    lines = [f"{spec.method.upper()} {target.path} HTTP/1.1"]
+    if "host" not in names:
+        lines.append(f"Host: {target.host_header}")
+    for name, value in spec.headers:
+        if name.lower() != "content-length":
+            lines.append(f"{name}: {value}")
+    if "content-type" not in names and spec.body[:1] in (b"{", b"["):
+        lines.append("Content-Type: application/json")
+    head = "".join(line + "\r\n" for line in lines)
+    if body_length is None:
+        return head.encode("latin-1")
+    if body_length or spec.method.upper() in ("POST", "PUT", "PATCH"):
+        head += f"Content-Length: {body_length}\r\n"
+    return (head + "\r\n").encode("latin-1")
+
+
+def _compile_template(body: str, rng: random.Random) -> list[str | Callable[[int], str]]:
+    """Split a template into literal strings and generators of the placeholder values."""
+    pieces: list[str | Callable[[int], str]] = []
+    position = 0
+    for match in _PLACEHOLDER_RE.finditer(body):
+        pieces.append(body[position:match.start()])
+        if match.group(1) == "seq":
+            pieces.append(str)
+        elif match.group(2) is not None:
+            low, high = int(match.group(2)), int(match.group(3))
+            if low > high:
+                raise ValueError(f"template ${{rand:{low}:{high}}}: expected LO <= HI")
+            pieces.append(lambda _i, lo=low, hi=high: str(rng.randint(lo, hi)))
+        else:
+            options = match.group(4).split("|")
+            pieces.append(lambda _i, opts=options: rng.choice(opts))
+        position = match.end()
+    pieces.append(body[position:])
+    return [piece for piece in pieces if piece != ""]
+
+
+def request_builder(spec: RequestSpec, worker_index: int = 0, workers: int = 1) -> bytes | Callable[[int], bytes]:
+    """Return the request bytes (static) or a function of the worker-local request index."""
+    if not spec.template:
+        return render_head(spec, len(spec.body)) + spec.body
+    rng = random.Random(spec.seed * 1_000_003 + worker_index)
+    pieces = _compile_template(spec.body.decode("utf-8"), rng)
+    head = render_head(spec, None)
+
+    def build(index: int) -> bytes:
+        sequence = index * workers + worker_index
+        body = "".join(p if isinstance(p, str) else p(sequence) for p in pieces).encode("utf-8")
+        return b"%sContent-Length: %d\r\n\r\n%s" % (head, len(body), body)
+
+    return build

@@ -1,0 +1,174 @@
+"""LoadResult and the lossless merge of per-worker interval samples into it."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from hftperf.histogram import LatencyHistogram
+from hftperf.loadgen.plan import LoadPlan
+from hftperf.loadgen.recorder import IntervalSample
+from hftperf.loadgen.transport import ErrorClass
+from hftperf.loadgen.worker import WorkerSummary
+
+__all__ = ["IntervalReport", "IntervalRecord", "LoadResult", "Aggregator", "errors_by_name"]
+
+
+def errors_by_name(counts: tuple[int, ...] | list[int]) -> dict[str, int]:
+    """Error counters indexed by ErrorClass value → ``{"timeout": 3, ...}`` (non-zero only)."""
+    return {cls.key: counts[cls] for cls in ErrorClass if counts[cls]}
+
+
+@dataclass(frozen=True)
+class IntervalRecord:
+    """One interval merged over all workers, histograms kept encoded (small, picklable)."""
+
+    index: int
+    start_s: float
+    length_s: float
+    sent: int
+    ok: int
+    errors: dict[str, int]
+    latency: str
+    schedule_lag: str | None
+
+
+@dataclass(frozen=True)
+class IntervalReport:
+    """One merged interval with decoded histograms, handed to live progress and log writers."""
+
+    record: IntervalRecord
+    latency: LatencyHistogram
+    schedule_lag: LatencyHistogram | None
+
+
+@dataclass(frozen=True)
+class LoadResult:
+    """Everything one load run measured (after warm-up)."""
+
+    plan: LoadPlan
+    requests: int  # sent during the measured period
+    ok: int
+    errors: dict[str, int]
+    in_flight: int
+    not_sent: int  # open loop: due before the end but no connection was free
+    warmup_requests: int
+    duration_s: float
+    latency: LatencyHistogram
+    schedule_lag: LatencyHistogram | None
+    intervals: tuple[IntervalRecord, ...] = field(repr=False)
+    interrupted: bool = False
+
+    @property
+    def failed(self) -> int:
+        """Requests that ended in an error of any class."""
+        return sum(self.errors.values())
+
+    @property
+    def throughput_rps(self) -> float:
+        """Successful responses per second of measured time."""
+        return self.ok / self.duration_s if self.duration_s > 0 else 0.0
+
+    @property
+    def accounted(self) -> bool:
+        """True when sent = ok + failed + in flight holds exactly."""
+        return self.requests == self.ok + self.failed + self.in_flight
+
+    def to_dict(self) -> dict[str, Any]:
+        """The stable JSON shape of ``hftperf load --json``."""
+        return {
+            "requests": self.requests,
+            "ok": self.ok,
+            "errors": dict(self.errors),
+            "in_flight": self.in_flight,
+            "not_sent": self.not_sent,
+            "warmup_requests": self.warmup_requests,
+            "duration_s": round(self.duration_s, 6),
+            "throughput_rps": round(self.throughput_rps, 3),
+            "offered_rate_rps": self.plan.rate_per_s,
+            "connections": self.plan.connections,
+            "workers": self.plan.workers,
+            "latency_us": self.latency.summary_us() if self.latency.total_count else None,
+            "schedule_lag_us": (
+                self.schedule_lag.summary_us()
+                if self.schedule_lag is not None and self.schedule_lag.total_count
+                else None
+            ),
+            "out_of_range": self.latency.out_of_range_count,
+            "interrupted": self.interrupted,
+            "histogram": self.latency.encode(),
+        }
+
+
+class Aggregator:
+    """Merges interval samples from K workers (in any order) and builds the LoadResult."""
+
+    def __init__(self, plan: LoadPlan, on_interval: Callable[[IntervalReport], None] | None) -> None:
+        self.plan = plan
+        self.on_interval = on_interval
+        self.latency = LatencyHistogram(plan.highest_us)
+        self.schedule_lag = LatencyHistogram(plan.highest_us) if plan.open_loop else None
+        self._pending: dict[int, list[IntervalSample]] = {}
+        self._records: list[IntervalRecord] = []
+
+    def add(self, sample: IntervalSample) -> None:
+        """Take one worker's interval; emit the merged interval once every worker sent it.
+
+        Intervals that not every worker reached (the last, partial one) are merged in ``result``.
+        """
+        group = self._pending.setdefault(sample.index, [])
+        group.append(sample)
+        if len(group) == self.plan.workers:
+            self._emit(self._pending.pop(sample.index))
+
+    def _emit(self, samples: list[IntervalSample]) -> None:
+        latency = LatencyHistogram(self.plan.highest_us)
+        lag = LatencyHistogram(self.plan.highest_us) if self.plan.open_loop else None
+        errors = [0] * len(samples[0].errors)
+        for sample in samples:
+            latency.merge(LatencyHistogram.decode(sample.latency))
+            if lag is not None and sample.schedule_lag is not None:
+                lag.merge(LatencyHistogram.decode(sample.schedule_lag))
+            errors = [a + b for a, b in zip(errors, sample.errors, strict=True)]
+        self.latency.merge(latency)
+        if lag is not None and self.schedule_lag is not None:
+            self.schedule_lag.merge(lag)
+        first = min(samples, key=lambda s: s.start_s)
+        record = IntervalRecord(
+            index=first.index,
+            start_s=first.start_s,
+            length_s=max(s.length_s for s in samples),
+            sent=sum(s.sent for s in samples),
+            ok=sum(s.ok for s in samples),
+            errors=errors_by_name(errors),
+            latency=latency.encode(),
+            schedule_lag=lag.encode() if lag is not None else None,
+        )
+        self._records.append(record)
+        if self.on_interval is not None:
+            self.on_interval(IntervalReport(record, latency, lag))
+
+    def result(self, summaries: list[WorkerSummary]) -> LoadResult:
+        """Flush what is left and total everything up."""
+        for index in sorted(self._pending):
+            self._emit(self._pending.pop(index))
+        records = tuple(sorted(self._records, key=lambda r: r.index))
+        errors: dict[str, int] = {}
+        for record in records:
+            for name, count in record.errors.items():
+                errors[name] = errors.get(name, 0) + count
+        return LoadResult(
+            plan=self.plan,
+            requests=sum(r.sent for r in records),
+            ok=sum(r.ok for r in records),
+            errors=errors,
+            in_flight=sum(s.in_flight for s in summaries),
+            not_sent=sum(s.not_sent for s in summaries),
+            warmup_requests=sum(s.warmup_requests for s in summaries),
+            duration_s=max((s.measured_s for s in summaries), default=0.0),
+            latency=self.latency,
+            schedule_lag=self.schedule_lag,
+            intervals=records,
+            interrupted=any(s.interrupted for s in summaries),
+        )

@@ -1,0 +1,79 @@
+"""Run one worker on a fresh event loop (uvloop when available), in this process."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import signal
+import threading
+from collections.abc import Callable, Iterator
+
+from hftperf.loadgen.http1 import Http1Transport
+from hftperf.loadgen.plan import WorkerPlan
+from hftperf.loadgen.request import request_builder
+from hftperf.loadgen.transport import Transport
+from hftperf.loadgen.worker import IntervalSink, Worker, WorkerSummary
+
+__all__ = ["make_transport", "new_event_loop", "run_worker"]
+
+
+def make_transport(part: WorkerPlan) -> Transport:
+    """The transport for a worker's share of the plan."""
+    plan = part.plan
+    request = request_builder(plan.request, part.worker_index, plan.workers)
+    return Http1Transport(plan.request.target, part.connections, request)
+
+
+def new_event_loop() -> asyncio.AbstractEventLoop:
+    """A uvloop loop when uvloop is installed, else the default asyncio loop."""
+    try:
+        import uvloop
+    except ImportError:  # pragma: no cover - uvloop is a dependency on Linux
+        return asyncio.new_event_loop()
+    return uvloop.new_event_loop()
+
+
+@contextlib.contextmanager
+def _stop_on_signals(loop: asyncio.AbstractEventLoop, stop: Callable[[], None]) -> Iterator[None]:
+    """SIGINT/SIGTERM stop the run gracefully (main thread only; elsewhere nothing changes)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    signals = (signal.SIGINT, signal.SIGTERM)
+    for signum in signals:
+        loop.add_signal_handler(signum, stop)
+    try:
+        yield
+    finally:
+        for signum in signals:
+            loop.remove_signal_handler(signum)
+
+
+def run_worker(
+    part: WorkerPlan,
+    sink: IntervalSink,
+    on_ready: Callable[[], int | None] | None = None,
+    on_loop: Callable[[asyncio.AbstractEventLoop, Worker], None] | None = None,
+) -> WorkerSummary:
+    """Connect, wait for the common start (``on_ready`` may return it), run, and summarise."""
+    loop = new_event_loop()
+    try:
+        worker = Worker(part, make_transport(part), sink)
+
+        async def main() -> WorkerSummary:
+            await worker.prepare()
+            start_ns = on_ready() if on_ready is not None else None
+            if start_ns is not None:
+                worker.part = part.starting_at(start_ns)
+            if on_loop is not None:
+                on_loop(loop, worker)
+            try:
+                return await worker.run()
+            finally:
+                await worker.transport.close()
+
+        with _stop_on_signals(loop, worker.request_stop):
+            return loop.run_until_complete(main())
+    finally:
+        loop.run_until_complete(loop.shutdown_asyncgens())
+        loop.close()

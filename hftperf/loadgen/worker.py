@@ -1,0 +1,277 @@
+"""One load-generating event loop: schedule → transport → recorder, with a hard deadline.
+
+Closed loop: each slot sends its next request as soon as the previous answer arrives.
+Open loop: request i is due at ``start + schedule.due_ns(i)``; it goes out on an idle slot at
+that moment (or as soon as one frees up), and its latency counts from the *intended* time.
+Pacing reads ``time.perf_counter_ns()``: the event loop's timers (millisecond-grained in
+uvloop) only wake the pacer shortly before a request is due, and it spins the last stretch.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from hftperf.loadgen.plan import WorkerPlan
+from hftperf.loadgen.recorder import IntervalSample, Recorder
+from hftperf.loadgen.schedule import ConstantRate
+from hftperf.loadgen.transport import OK, ErrorClass, Transport
+
+__all__ = ["Worker", "WorkerSummary", "IntervalSink"]
+
+_perf_ns = time.perf_counter_ns
+_SPIN_WINDOW_NS = 1_500_000  # wake this early and spin: uvloop timers fire up to ~1 ms late
+_CONNECT_BACKOFF_S = 0.01  # closed loop: pause a slot after a failed connect, no hot spin
+_CONNECT_ERRORS = (ErrorClass.CONNECT_REFUSED, ErrorClass.CONNECT_ERROR)
+
+IntervalSink = Callable[[IntervalSample], None]
+
+
+@dataclass(frozen=True)
+class WorkerSummary:
+    """End-of-run counts that are not per-interval: what was left over at the end."""
+
+    in_flight: int  # measured requests sent but unanswered when the run stopped
+    not_sent: int  # open loop: requests due before the end that found no idle connection
+    warmup_requests: int  # requests sent during warm-up (not recorded)
+    measured_s: float  # length of the measured period actually run
+    interrupted: bool
+
+
+class Worker:
+    """Runs one worker's share of a load plan on the current event loop."""
+
+    def __init__(self, part: WorkerPlan, transport: Transport, sink: IntervalSink) -> None:
+        plan = part.plan
+        self.part = part
+        self.transport = transport
+        self.sink = sink
+        self.recorder = Recorder(plan.open_loop, plan.highest_us)
+        self.schedule = (
+            ConstantRate(plan.rate_per_s, part.worker_index, plan.workers) if plan.rate_per_s else None
+        )
+        slots = transport.slots
+        self.busy = [False] * slots
+        self.measured = [False] * slots
+        self.intended_ns = [0] * slots
+        self.sent_ns = [0] * slots
+        self.idle: list[int] = []
+        self.next_index = 0
+        self.next_due_ns = 0
+        self.warmup_requests = 0
+        self.sending = False
+        self.interrupted = False
+        self.t0_ns = self.measure_from_ns = self.stop_at_ns = 0
+        self.timeout_ns = int(plan.timeout_s * 1e9)
+        self._interval_index = 0
+        self._cut_start_ns = 0
+        self.drain_deadline_ns = 0
+        self._wake: asyncio.Handle | None = None
+        self._done: asyncio.Future[None] | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+
+    # run ----------------------------------------------------------------------------------
+    async def prepare(self) -> None:
+        """Open the transport's connections (before the common start time)."""
+        self._loop = asyncio.get_running_loop()
+        await self.transport.open(self.on_complete)
+
+    async def run(self) -> WorkerSummary:
+        """Run warm-up and measured period, drain, and deliver the last interval."""
+        loop = self._loop or asyncio.get_running_loop()
+        self._loop = loop
+        plan = self.part.plan
+        start_ns = self.part.start_ns or _perf_ns()
+        await asyncio.sleep(max(0.0, (start_ns - _perf_ns()) / 1e9))
+        self.t0_ns = start_ns
+        self.measure_from_ns = start_ns + int(plan.warmup_s * 1e9)
+        self.stop_at_ns = self.measure_from_ns + int(plan.duration_s * 1e9)
+        self._cut_start_ns = self.measure_from_ns
+        self._done = loop.create_future()
+        self.sending = True
+        timers = [loop.call_later(max(0.0, (self.stop_at_ns - _perf_ns()) / 1e9), self._on_stop_timer)]
+        housekeeping = loop.create_task(self._housekeeping())
+        if self.schedule is None:
+            for slot in range(self.transport.slots):
+                self._dispatch(slot, _perf_ns())
+        else:
+            self.idle = list(range(self.transport.slots))
+            self.next_due_ns = self.t0_ns + self.schedule.due_ns(0)
+            self._pump()
+        try:
+            await self._done
+        finally:
+            for timer in timers:
+                timer.cancel()
+            housekeeping.cancel()
+            if self._wake is not None:
+                self._wake.cancel()
+        return self._finish()
+
+    def request_stop(self) -> None:
+        """Stop sending now (SIGINT/SIGTERM); the run drains briefly and reports what it has."""
+        self.interrupted = True
+        self._stop_sending()
+
+    # hot path -----------------------------------------------------------------------------
+    def _dispatch(self, slot: int, intended_ns: int) -> None:
+        now = _perf_ns()
+        self.busy[slot] = True
+        self.intended_ns[slot] = intended_ns
+        self.sent_ns[slot] = now
+        if intended_ns >= self.measure_from_ns:
+            self.measured[slot] = True
+            self.recorder.sent += 1
+            if self.schedule is not None:
+                self.recorder.lag_ns.append(now - intended_ns)
+        else:
+            self.measured[slot] = False
+            self.warmup_requests += 1
+        index = self.next_index
+        self.next_index = index + 1
+        self.transport.send(slot, index)
+
+    def on_complete(self, slot: int, outcome: int, done_ns: int) -> None:
+        """Transport callback: record the outcome and, in closed loop, send the next request."""
+        if not self.busy[slot]:
+            return  # a late callback for a request already timed out
+        self.busy[slot] = False
+        if self.measured[slot]:
+            recorder = self.recorder
+            if outcome == OK:
+                recorder.ok += 1
+                recorder.latency_ns.append(done_ns - self.intended_ns[slot])
+            else:
+                recorder.errors[outcome] += 1
+        if not self.sending:
+            self._maybe_done()
+        elif self.schedule is None:
+            if outcome in _CONNECT_ERRORS:
+                assert self._loop is not None
+                self._loop.call_later(_CONNECT_BACKOFF_S, self._redispatch, slot)
+            else:
+                self._dispatch(slot, _perf_ns())
+        else:
+            self.idle.append(slot)
+            if self._wake is None or self.next_due_ns <= done_ns:
+                self._pump()
+
+    def _redispatch(self, slot: int) -> None:
+        if self.sending and not self.busy[slot]:
+            self._dispatch(slot, _perf_ns())
+        elif not self.sending:
+            self._maybe_done()
+
+    # open-loop pacing ---------------------------------------------------------------------
+    def _pump(self) -> None:
+        """Send every request that is due while idle slots last, then arrange the next wake-up."""
+        schedule = self.schedule
+        assert schedule is not None
+        idle = self.idle
+        now = _perf_ns()
+        while self.sending and idle and self.next_due_ns <= now:
+            if self.next_due_ns >= self.stop_at_ns:
+                self._stop_sending()
+                return
+            self._dispatch(idle.pop(), self.next_due_ns)
+            self.next_due_ns = self.t0_ns + schedule.due_ns(self.next_index)
+            now = _perf_ns()
+        if self.sending and idle and self._wake is None:
+            assert self._loop is not None
+            wait_ns = self.next_due_ns - now
+            if wait_ns > _SPIN_WINDOW_NS:
+                self._wake = self._loop.call_later((wait_ns - _SPIN_WINDOW_NS) / 1e9, self._on_wake)
+            else:
+                self._wake = self._loop.call_soon(self._on_wake)
+
+    def _on_wake(self) -> None:
+        self._wake = None
+        self._pump()
+
+    # timers ---------------------------------------------------------------------------------
+    def _on_stop_timer(self) -> None:
+        # Loop timers may fire a little early: re-arm until the deadline has really passed.
+        remaining_ns = self.stop_at_ns - _perf_ns()
+        assert self._loop is not None
+        if remaining_ns > 0:
+            self._loop.call_later(remaining_ns / 1e9, self._on_stop_timer)
+            return
+        if self.schedule is not None and self.sending:
+            self._pump()  # send what fell due just before the end
+        self._stop_sending()
+
+    def _stop_sending(self) -> None:
+        if self.sending:
+            self.sending = False
+            # Answers may arrive until every request has timed out; an interrupt waits less.
+            grace_ns = int(0.5e9) if self.interrupted else self.timeout_ns + int(1e9)
+            self.drain_deadline_ns = _perf_ns() + grace_ns
+            if self._wake is not None:
+                self._wake.cancel()
+                self._wake = None
+        self._maybe_done()
+
+    def _done_set(self) -> bool:
+        return self._done is None or self._done.done()
+
+    def _maybe_done(self) -> None:
+        if not self._done_set() and not any(self.busy):
+            self._done.set_result(None)  # type: ignore[union-attr]
+
+    async def _housekeeping(self) -> None:
+        """Cut intervals, time out overdue requests, and end the drain at the hard deadline."""
+        plan = self.part.plan
+        check_s = min(0.05, plan.timeout_s / 10)
+        interval_ns = int(plan.interval_s * 1e9)
+        next_cut_ns = self.measure_from_ns + interval_ns
+        while True:
+            await asyncio.sleep(check_s)
+            now = _perf_ns()
+            limit_ns = now - self.timeout_ns
+            for slot, busy in enumerate(self.busy):
+                if busy and self.sent_ns[slot] < limit_ns:
+                    self.transport.reset(slot)
+                    self.on_complete(slot, ErrorClass.TIMEOUT, now)
+            while now >= next_cut_ns and next_cut_ns <= self.stop_at_ns:
+                self._cut(next_cut_ns)
+                next_cut_ns += interval_ns
+            if not self.sending and now >= self.drain_deadline_ns and not self._done_set():
+                self._done.set_result(None)  # type: ignore[union-attr]
+
+    def _cut(self, end_ns: int) -> None:
+        """Deliver the interval from the previous cut to ``end_ns``."""
+        start_ns = self._cut_start_ns
+        if end_ns <= start_ns:
+            return
+        sample = self.recorder.rotate(
+            self._interval_index,
+            (start_ns - self.measure_from_ns) / 1e9,
+            (end_ns - start_ns) / 1e9,
+        )
+        self._interval_index += 1
+        self._cut_start_ns = end_ns
+        self.sink(sample)
+
+    def _finish(self) -> WorkerSummary:
+        end_ns = _perf_ns()
+        in_flight = 0
+        for slot, busy in enumerate(self.busy):
+            if busy:
+                self.transport.reset(slot)
+                in_flight += self.measured[slot]
+                self.busy[slot] = False
+        self._cut(end_ns)
+        measured_end_ns = min(end_ns, self.stop_at_ns)
+        not_sent = 0
+        if self.schedule is not None:
+            due = self.schedule.count_due(min(end_ns, self.stop_at_ns) - self.t0_ns - 1)
+            not_sent = max(0, due - self.next_index)
+        return WorkerSummary(
+            in_flight=in_flight,
+            not_sent=not_sent,
+            warmup_requests=self.warmup_requests,
+            measured_s=max(0.0, (measured_end_ns - self.measure_from_ns) / 1e9),
+            interrupted=self.interrupted,
+        )
