@@ -137,14 +137,14 @@ def test_cancel_then_cancel_again(http: httpx.Client) -> None:
 
 
 def test_book_snapshot(http: httpx.Client) -> None:
-    for price in (130, 131, 132):
+    for price in (160, 161, 162):
         assert http.post("/orders", json=order(price=price, quantity=2)).status_code == 201
     assert http.post("/orders", json=order(side="sell", price=9000, quantity=2)).status_code == 201
     r = http.get("/book/AAA", params={"depth": 2})
     assert r.status_code == 200
     book = r.json()
     assert book["symbol"] == "AAA"
-    assert [lv["price"] for lv in book["bids"]] == [132, 131]
+    assert [lv["price"] for lv in book["bids"]] == [162, 161]
     assert book["asks"][0]["price"] <= 9000
     assert all(lv["quantity"] > 0 and lv["order_count"] > 0 for lv in book["bids"] + book["asks"])
     assert set(server_timing(r)) == {"gateway", "engine", "db"}
