@@ -319,8 +319,14 @@ class LatencyHistogram:
         return encoded.decode("ascii") if isinstance(encoded, bytes) else str(encoded)
 
     @classmethod
-    def decode(cls, text: str) -> LatencyHistogram:
-        """Decode a base64 compressed V2 ('HISTFAAA…') or V1 ('HISTggAA…') histogram."""
+    def decode(cls, text: str, out_of_range_count: int = 0) -> LatencyHistogram:
+        """Decode a base64 compressed V2 ('HISTFAAA…') or V1 ('HISTggAA…') histogram.
+
+        The HDR encoding has no field for ``out_of_range_count``: whoever ships an encoded
+        histogram must carry that count beside it and pass it back here.
+        """
+        if out_of_range_count < 0:
+            raise ValueError(f"out_of_range_count must be >= 0, got {out_of_range_count}")
         try:
             raw = base64.b64decode(text.strip(), validate=True)
         except (binascii.Error, ValueError) as exc:
@@ -332,12 +338,15 @@ class LatencyHistogram:
             raise DataError(f"histogram length field says {length} bytes, found {len(raw) - 8}")
         base = _cookie_base(cookie)
         if base == _V2_COMPRESSED_COOKIE_BASE:
-            return cls._wrap(_decode_v2(raw[8:]))
-        if base == _V1_COMPRESSED_COOKIE_BASE:
-            return cls._wrap(_decode_v1(raw[8:], (cookie & 0xF0) >> 4))
-        if base in _V0_COOKIE_BASES:
+            result = cls._wrap(_decode_v2(raw[8:]))
+        elif base == _V1_COMPRESSED_COOKIE_BASE:
+            result = cls._wrap(_decode_v1(raw[8:], (cookie & 0xF0) >> 4))
+        elif base in _V0_COOKIE_BASES:
             raise DataError("histogram uses the V0 encoding, which is not supported")
-        raise DataError(f"not a compressed HdrHistogram encoding (cookie 0x{cookie & 0xFFFFFFFF:08x})")
+        else:
+            raise DataError(f"not a compressed HdrHistogram encoding (cookie 0x{cookie & 0xFFFFFFFF:08x})")
+        result._out_of_range = out_of_range_count
+        return result
 
 
 def _inflate_header(compressed: bytes) -> tuple[Any, tuple[int, ...]]:

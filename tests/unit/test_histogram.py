@@ -278,6 +278,14 @@ def test_encode_decodes_with_hdrh_and_with_us() -> None:
     assert ours.encode() == text
 
 
+def test_out_of_range_count_travels_beside_the_encoding() -> None:
+    histogram = LatencyHistogram(highest_us=1_000)
+    histogram.record_many(np.array([5, 5_000, 6_000]))
+    assert LatencyHistogram.decode(histogram.encode()).out_of_range_count == 0  # not in HDR format
+    decoded = LatencyHistogram.decode(histogram.encode(), out_of_range_count=histogram.out_of_range_count)
+    assert decoded.out_of_range_count == 2 and decoded == histogram
+
+
 def test_encode_of_empty_histogram_round_trips() -> None:
     decoded = LatencyHistogram.decode(LatencyHistogram().encode())
     assert decoded.total_count == 0 and decoded == LatencyHistogram()
