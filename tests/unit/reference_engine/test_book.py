@@ -18,6 +18,7 @@ from hftperf.reference_engine.book import (
     Fill,
     IdSequence,
     LevelView,
+    Order,
     OrderStatus,
     RestingOrder,
 )
@@ -176,8 +177,8 @@ _op = st.one_of(
 @given(st.lists(_op, max_size=80))
 def test_property_never_crossed_and_quantity_conserved(ops: list[tuple]) -> None:
     book = Book("X")
-    orders = []
-    traded = {}
+    orders: list[Order] = []
+    traded: dict[int, int] = {}
     for op in ops:
         if op[0] == "limit":
             ex = book.submit(op[1], LIMIT, op[2], op[3], op[4])
