@@ -32,6 +32,8 @@ class IntervalSample:
     errors: tuple[int, ...]  # indexed by ErrorClass value; index 0 is unused
     latency: str  # encoded LatencyHistogram of successful responses (µs, from intended send)
     schedule_lag: str | None  # encoded LatencyHistogram of actual minus intended send (open loop)
+    latency_out_of_range: int = 0  # the HDR encoding cannot carry this count: it travels here
+    lag_out_of_range: int = 0
 
 
 class Recorder:
@@ -67,6 +69,8 @@ class Recorder:
             errors=tuple(self.errors),
             latency=self._latency.encode(),
             schedule_lag=lag_encoded,
+            latency_out_of_range=self._latency.out_of_range_count,
+            lag_out_of_range=self._lag.out_of_range_count if self._open_loop else 0,
         )
         self.sent = 0
         self.ok = 0

@@ -32,6 +32,12 @@ class IntervalRecord:
     errors: dict[str, int]
     latency: str
     schedule_lag: str | None
+    latency_out_of_range: int = 0
+    lag_out_of_range: int = 0
+
+    def latency_histogram(self) -> LatencyHistogram:
+        """The decoded latency histogram, with its out-of-range count."""
+        return LatencyHistogram.decode(self.latency, out_of_range_count=self.latency_out_of_range)
 
 
 @dataclass(frozen=True)
@@ -127,9 +133,9 @@ class Aggregator:
         lag = LatencyHistogram(self.plan.highest_us) if self.plan.open_loop else None
         errors = [0] * len(samples[0].errors)
         for sample in samples:
-            latency.merge(LatencyHistogram.decode(sample.latency))
+            latency.merge(LatencyHistogram.decode(sample.latency, out_of_range_count=sample.latency_out_of_range))
             if lag is not None and sample.schedule_lag is not None:
-                lag.merge(LatencyHistogram.decode(sample.schedule_lag))
+                lag.merge(LatencyHistogram.decode(sample.schedule_lag, out_of_range_count=sample.lag_out_of_range))
             errors = [a + b for a, b in zip(errors, sample.errors, strict=True)]
         self.latency.merge(latency)
         if lag is not None and self.schedule_lag is not None:
@@ -144,6 +150,8 @@ class Aggregator:
             errors=errors_by_name(errors),
             latency=latency.encode(),
             schedule_lag=lag.encode() if lag is not None else None,
+            latency_out_of_range=latency.out_of_range_count,
+            lag_out_of_range=lag.out_of_range_count if lag is not None else 0,
         )
         self._records.append(record)
         if self.on_interval is not None:

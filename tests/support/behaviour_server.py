@@ -1,0 +1,98 @@
+"""A small HTTP/1.1 server with a chosen behaviour, run as its own process for tests.
+
+Usage: python behaviour_server.py MODE [ARG]; prints "PORT <n>" once listening on 127.0.0.1.
+Modes: ok, delay MS, stall (blocks the whole loop 200 ms once per second), status CODE,
+garbage, reset, silent, chunked, close (Connection: close on every response).
+Running in its own process keeps it off the load generator's GIL.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import struct
+import sys
+import time
+
+import httptools
+
+BODY = b'{"status":"ok"}'
+
+
+def response(status: int = 200, close: bool = False) -> bytes:
+    reason = {200: "OK", 500: "Internal Server Error", 503: "Service Unavailable", 429: "Too Many Requests"}
+    head = (f"HTTP/1.1 {status} {reason.get(status, 'X')}\r\nContent-Type: application/json\r\n"
+            f"Content-Length: {len(BODY)}\r\n")
+    if close:
+        head += "Connection: close\r\n"
+    return head.encode() + b"\r\n" + BODY
+
+
+CHUNKED = (b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
+           b"5\r\nhello\r\n7\r\n, world\r\n0\r\n\r\n")
+
+
+class Handler(asyncio.Protocol):
+    def __init__(self, mode: str, arg: str | None) -> None:
+        self.mode = mode
+        self.arg = arg
+        self.parser = httptools.HttpRequestParser(self)
+        self.transport: asyncio.Transport | None = None
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport  # type: ignore[assignment]
+
+    def data_received(self, data: bytes) -> None:
+        try:
+            self.parser.feed_data(data)
+        except httptools.HttpParserError:
+            self.transport.close()  # type: ignore[union-attr]
+
+    def on_message_complete(self) -> None:
+        transport = self.transport
+        assert transport is not None
+        mode = self.mode
+        if mode in ("ok", "stall"):
+            transport.write(response())
+        elif mode == "delay":
+            asyncio.get_running_loop().call_later(float(self.arg or 5) / 1000, self._reply)
+        elif mode == "status":
+            transport.write(response(int(self.arg or 500)))
+        elif mode == "garbage":
+            transport.write(b"THIS IS NOT HTTP AT ALL\r\n\r\n")
+        elif mode == "reset":
+            sock = transport.get_extra_info("socket")
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+            transport.abort()
+        elif mode == "silent":
+            pass
+        elif mode == "chunked":
+            transport.write(CHUNKED)
+        elif mode == "close":
+            transport.write(response(close=True))
+            transport.close()
+
+    def _reply(self) -> None:
+        if self.transport is not None and not self.transport.is_closing():
+            self.transport.write(response())
+
+
+async def stall_forever() -> None:
+    """Freeze the whole event loop for 200 ms at the start of every second (a GC-like pause)."""
+    while True:
+        await asyncio.sleep(1.0 - (time.monotonic() % 1.0))
+        time.sleep(0.2)
+
+
+async def main(mode: str, arg: str | None) -> None:
+    loop = asyncio.get_running_loop()
+    server = await loop.create_server(lambda: Handler(mode, arg), "127.0.0.1", 0, backlog=1024)
+    port = server.sockets[0].getsockname()[1]
+    print(f"PORT {port}", flush=True)
+    if mode == "stall":
+        loop.create_task(stall_forever())
+    await server.serve_forever()
+
+
+if __name__ == "__main__":
+    asyncio.run(main(sys.argv[1], sys.argv[2] if len(sys.argv) > 2 else None))

@@ -1,0 +1,36 @@
+"""Start behaviour_server.py in a subprocess and hand out its base URL."""
+
+from __future__ import annotations
+
+import contextlib
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+SERVER = Path(__file__).with_name("behaviour_server.py")
+
+
+@contextlib.contextmanager
+def behaviour_server(mode: str, arg: str | None = None) -> Iterator[str]:
+    """Run the server with ``mode`` and yield ``http://127.0.0.1:<port>``."""
+    args = [sys.executable, str(SERVER), mode] + ([arg] if arg is not None else [])
+    process = subprocess.Popen(args, stdout=subprocess.PIPE, text=True)
+    try:
+        assert process.stdout is not None
+        line = process.stdout.readline()
+        if not line.startswith("PORT "):
+            raise RuntimeError(f"behaviour server {mode} did not start: {line!r}")
+        yield f"http://127.0.0.1:{int(line.split()[1])}"
+    finally:
+        process.kill()
+        process.wait(timeout=10)
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on (just released)."""
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
