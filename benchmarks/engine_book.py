@@ -26,7 +26,6 @@ import sys
 import tempfile
 import time
 from collections.abc import Sequence
-from pathlib import Path
 
 import grpc
 
@@ -64,7 +63,7 @@ def record_mix(n_ops: int, seed: int = 1) -> list[Op]:
             off = rng.randint(-2, 40)  # mostly passive, a few marketable
             op = (0, side, LIMIT, MID_TICKS - off if side == BUY else MID_TICKS + off,
                   rng.randint(1, 100), GTC)
-        ex = book.submit(*op[1:])
+        ex = book.submit(op[1], op[2], op[3], op[4], op[5])
         if ex.order.remaining:
             live.append(ex.order.order_id)
         ops.append(op)
@@ -161,22 +160,31 @@ async def stream_load(target: str, streams: int, window: int, duration_s: float)
         return {"rate": total / (time.perf_counter() - t0)}
 
 
-async def engine_figures(args: argparse.Namespace) -> dict[str, dict[str, float]]:
+async def engine_figures(target: str, args: argparse.Namespace) -> dict[str, dict[str, float]]:
+    """Unary then streaming load against a running engine."""
+    async with grpc.aio.insecure_channel(target) as channel:
+        await asyncio.wait_for(channel.channel_ready(), 30)
+    unary = await unary_load(target, args.concurrency, args.duration_s)
+    stream = await stream_load(target, args.streams, args.window, args.duration_s)
+    return {"unary": unary, "stream": stream}
+
+
+def run_engine_figures(args: argparse.Namespace) -> dict[str, dict[str, float]]:
+    """Start the engine process on a free port with a temporary data dir, measure, stop it."""
     port = _free_port()
     with tempfile.TemporaryDirectory(prefix="hftperf-bench-") as data_dir:
         proc = subprocess.Popen([sys.executable, "-m", "hftperf.reference_engine.engine",
                                  "--port", str(port), "--data-dir", data_dir,
                                  "--log-level", "WARNING"])
         try:
-            target = f"127.0.0.1:{port}"
-            async with grpc.aio.insecure_channel(target) as channel:
-                await asyncio.wait_for(channel.channel_ready(), 30)
-            unary = await unary_load(target, args.concurrency, args.duration_s)
-            stream = await stream_load(target, args.streams, args.window, args.duration_s)
+            try:
+                import uvloop
+            except ImportError:
+                return asyncio.run(engine_figures(f"127.0.0.1:{port}", args))
+            return uvloop.run(engine_figures(f"127.0.0.1:{port}", args))
         finally:
             proc.terminate()
             proc.wait(30)
-    return {"unary": unary, "stream": stream}
 
 
 def main() -> None:
@@ -207,11 +215,7 @@ def main() -> None:
           f"max {max(rates):,.0f} |")
     if args.skip_grpc:
         return
-    try:
-        import uvloop
-        figures = uvloop.run(engine_figures(args))
-    except ImportError:
-        figures = asyncio.run(engine_figures(args))
+    figures = run_engine_figures(args)
     u, s = figures["unary"], figures["stream"]
     print(f"| gRPC SubmitOrder (unary) | {u['rate']:,.0f} orders/s | {args.concurrency} "
           f"concurrent calls, SQLite WAL FULL; p50 {u['p50'] / 1000:.2f} ms, "
