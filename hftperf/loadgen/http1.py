@@ -33,7 +33,7 @@ _perf_ns = time.perf_counter_ns
 class _Connection(asyncio.Protocol):
     """One TCP connection; a new instance per (re)connect so stale callbacks are ignored."""
 
-    __slots__ = ("owner", "slot", "transport", "parser", "busy", "headers_done", "closed")
+    __slots__ = ("owner", "slot", "transport", "parser", "busy", "closed")
 
     def __init__(self, owner: Http1Transport, slot: int) -> None:
         self.owner = owner
@@ -41,7 +41,6 @@ class _Connection(asyncio.Protocol):
         self.transport: asyncio.Transport | None = None
         self.parser = httptools.HttpResponseParser(self)
         self.busy = False
-        self.headers_done = False
         self.closed = False
 
     # asyncio protocol -------------------------------------------------------------------
@@ -74,25 +73,25 @@ class _Connection(asyncio.Protocol):
         if not self.busy:
             return
         self.busy = False
-        if exc is None and self.headers_done and not self.parser.should_keep_alive():
+        status = self.parser.get_status_code()
+        if exc is None and status and not self.parser.should_keep_alive():
             # Body delimited by connection close (no Content-Length, not chunked): complete.
-            owner.on_complete(self.slot, error_class_for_status(self.parser.get_status_code()), _perf_ns())
+            # (A status line was parsed and the message cannot continue on this connection.)
+            owner.on_complete(self.slot, error_class_for_status(status), _perf_ns())
         else:
             owner.on_complete(self.slot, classify_exception(exc, connecting=False), _perf_ns())
 
     # httptools callbacks ------------------------------------------------------------------
-    def on_headers_complete(self) -> None:
-        self.headers_done = True
-
     def on_message_complete(self) -> None:
         done_ns = _perf_ns()
         if not self.busy:
             self._fail(ErrorClass.PROTOCOL)  # a response nobody asked for
             return
         self.busy = False
-        self.headers_done = False
-        outcome = error_class_for_status(self.parser.get_status_code())
-        if not self.parser.should_keep_alive():
+        parser = self.parser
+        status = parser.get_status_code()
+        outcome = OK if 200 <= status < 400 else error_class_for_status(status)
+        if not parser.should_keep_alive():
             self.close()
         self.owner.on_complete(self.slot, outcome, done_ns)
 

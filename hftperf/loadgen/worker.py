@@ -123,9 +123,10 @@ class Worker:
         self.sent_ns[slot] = now
         if intended_ns >= self.measure_from_ns:
             self.measured[slot] = True
-            self.recorder.sent += 1
+            recorder = self.recorder
+            recorder.sent += 1
             if self.schedule is not None:
-                self.recorder.lag_ns.append(now - intended_ns)
+                recorder.lag_ns.append(now - intended_ns)
         else:
             self.measured[slot] = False
             self.warmup_requests += 1
@@ -135,9 +136,10 @@ class Worker:
 
     def on_complete(self, slot: int, outcome: int, done_ns: int) -> None:
         """Transport callback: record the outcome and, in closed loop, send the next request."""
-        if not self.busy[slot]:
+        busy = self.busy
+        if not busy[slot]:
             return  # a late callback for a request already timed out
-        self.busy[slot] = False
+        busy[slot] = False
         if self.measured[slot]:
             recorder = self.recorder
             if outcome == OK:
@@ -148,11 +150,11 @@ class Worker:
         if not self.sending:
             self._maybe_done()
         elif self.schedule is None:
-            if outcome in _CONNECT_ERRORS:
+            if outcome == OK or outcome not in _CONNECT_ERRORS:
+                self._dispatch(slot, _perf_ns())
+            else:
                 assert self._loop is not None
                 self._loop.call_later(_CONNECT_BACKOFF_S, self._redispatch, slot)
-            else:
-                self._dispatch(slot, _perf_ns())
         else:
             self.idle.append(slot)
             if self._wake is None or self.next_due_ns <= done_ns:
