@@ -13,7 +13,7 @@ import socket
 import threading
 import time
 from collections.abc import Iterator
-from typing import Any
+from typing import Any, Self
 
 import httpx
 import pytest
@@ -44,7 +44,7 @@ class OrderLoad:
         self._lock = threading.Lock()
         self._threads = [threading.Thread(target=self._run, args=(i,), daemon=True) for i in range(LOAD_THREADS)]
 
-    def __enter__(self) -> OrderLoad:
+    def __enter__(self) -> Self:
         for t in self._threads:
             t.start()
         return self
@@ -61,13 +61,14 @@ class OrderLoad:
             while not self._stop.is_set():
                 n += 1
                 buy = rng.random() < 0.5
-                body = {
+                client_id = f"{self.tag}-{index}-{n}"
+                body: dict[str, Any] = {
                     "symbol": SYMBOL,
                     "side": "buy" if buy else "sell",
                     "type": "limit",
                     "price": 1000 - rng.randint(-2, 8) if buy else 1000 + rng.randint(-2, 8),
                     "quantity": rng.randint(1, 9),
-                    "client_order_id": f"{self.tag}-{index}-{n}",
+                    "client_order_id": client_id,
                 }
                 try:
                     r = client.post("/orders", json=body)
@@ -75,7 +76,7 @@ class OrderLoad:
                     r = None
                 if r is not None and r.status_code == 201:
                     with self._lock:
-                        self.acked[body["client_order_id"]] = {**r.json(), "request": body}
+                        self.acked[client_id] = {**r.json(), "request": body}
                 else:
                     self.failures += 1
                     time.sleep(0.02)
