@@ -24,6 +24,7 @@ import abc
 import asyncio
 import concurrent.futures
 import threading
+import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -83,7 +84,7 @@ class _Batch:
 
     __slots__ = ("fills", "future", "orders", "requests")
 
-    def __init__(self, future: asyncio.Future[None]) -> None:
+    def __init__(self, future: asyncio.Future[int]) -> None:
         self.future = future
         self.orders: list[OrderRow] = []
         self.fills: list[Fill] = []
@@ -154,11 +155,13 @@ class Store(abc.ABC):
         return state
 
     # -- hot path ----------------------------------------------------------------------------
-    def write(self, orders: Sequence[OrderRow], fills: Sequence[Fill] = ()) -> asyncio.Future[None]:
+    def write(self, orders: Sequence[OrderRow], fills: Sequence[Fill] = ()) -> asyncio.Future[int]:
         """Queue order rows (upserts) and fills; the future resolves once they are durable.
 
         Call on the event loop thread. Rows queued by one call are committed atomically and
-        after every row queued by earlier calls. The future fails with :class:`StoreError`.
+        after every row queued by earlier calls. The future's result is the
+        ``time.perf_counter_ns()`` at which the commit completed (so callers can time the
+        store exactly even when they look later); it fails with :class:`StoreError`.
         """
         with self._cond:
             batch = self._open
@@ -189,7 +192,7 @@ class Store(abc.ABC):
                 failed = self.failed
             if batch is None:
                 return  # closing, and nothing left to commit
-            error = failed
+            error, committed_ns = failed, 0
             if error is None:
                 # Coalesce: an order changed twice in one batch is written once (last wins).
                 orders = {row[0]: row for row in batch.orders}.values()
@@ -199,21 +202,22 @@ class Store(abc.ABC):
                     error = self._translate(exc, "write")
                     self.failed = error
                 else:
+                    committed_ns = time.perf_counter_ns()
                     self.batches_committed += 1
                     self.requests_committed += batch.requests
             assert self._loop is not None
             try:
-                self._loop.call_soon_threadsafe(self._finish, batch, error)
+                self._loop.call_soon_threadsafe(self._finish, batch, error, committed_ns)
             except RuntimeError:  # the loop is closed: nobody is waiting any more
                 return
 
     @staticmethod
-    def _finish(batch: _Batch, error: StoreError | None) -> None:
+    def _finish(batch: _Batch, error: StoreError | None, committed_ns: int = 0) -> None:
         future = batch.future
         if future.done():
             return
         if error is None:
-            future.set_result(None)
+            future.set_result(committed_ns)
         else:
             future.set_exception(error)
             future.exception()  # mark retrieved: waiters may all have gone away

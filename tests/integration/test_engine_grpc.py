@@ -129,7 +129,23 @@ def test_streaming_submissions_answer_in_order(tmp_path: Path) -> None:
         assert server.store is not None and server.store.batches_committed < 299  # grouped
         got = await stub.GetOrder(pb.GetOrderRequest(order_id=ids[-1]))
         assert got.order.client_order_id == "s299"
-    run_engine(tmp_path, scenario)
+        assert all(r.timing.engine_us >= r.timing.store_us for r in replies)
+    run_engine(tmp_path, scenario, stream_window=8)  # small window: backpressure path
+
+
+def test_stream_cancelled_by_client_leaves_engine_healthy(tmp_path: Path) -> None:
+    async def scenario(stub: pb_grpc.MatchingEngineStub, server: EngineServer) -> None:
+        call = stub.SubmitOrders()
+        for i in range(50):
+            await call.write(order(price=50 + i % 5, cid=f"c{i}"))
+        first = await call.read()
+        assert first.order.client_order_id == "c0"
+        call.cancel()
+        await asyncio.sleep(0.1)
+        assert (await stub.Health(pb.HealthRequest())).ok
+        reply = await stub.SubmitOrder(order(price=1))
+        assert reply.order.status == pb.NEW and reply.order.order_id > 1
+    run_engine(tmp_path, scenario, stream_window=4)
 
 
 def test_grpc_health_service(tmp_path: Path) -> None:
