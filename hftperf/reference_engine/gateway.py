@@ -463,38 +463,26 @@ def serve(config: GatewayConfig, host: str = "127.0.0.1", port: int = 8080, work
 
 
 def _parser() -> argparse.ArgumentParser:
-    d = GatewayConfig()
     p = argparse.ArgumentParser(prog="python -m hftperf.reference_engine.gateway", description=__doc__.splitlines()[0])
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=int, default=8080)
-    p.add_argument("--engine", default=d.engine_target, help="engine gRPC target host:port")
+    p.add_argument("--engine", default=GatewayConfig.engine_target, help="engine gRPC target host:port")
     p.add_argument("--workers", type=int, default=1)
-    p.add_argument("--engine-timeout-ms", type=int, default=d.engine_timeout_ms)
-    p.add_argument("--health-interval-ms", type=int, default=d.health_interval_ms)
-    p.add_argument("--keepalive-time-ms", type=int, default=d.keepalive_time_ms)
-    p.add_argument("--keepalive-timeout-ms", type=int, default=d.keepalive_timeout_ms)
-    p.add_argument("--keepalive-permit-without-calls", action="store_true")
-    p.add_argument("--max-connection-idle-ms", type=int, default=d.max_connection_idle_ms)
-    p.add_argument("--max-connection-age-ms", type=int, default=d.max_connection_age_ms)
-    p.add_argument("--max-reconnect-backoff-ms", type=int, default=d.max_reconnect_backoff_ms)
+    for field in dataclasses.fields(GatewayConfig):  # one flag per tuning knob, same name
+        if field.name != "engine_target":
+            flag = "--" + field.name.replace("_", "-")
+            if field.type in ("bool", bool):
+                p.add_argument(flag, action="store_true")
+            else:
+                p.add_argument(flag, type=int, default=field.default)
     return p
 
 
 def main(argv: Sequence[str] | None = None) -> None:
     """Process entry point: parse flags and serve until SIGTERM/SIGINT."""
-    args = _parser().parse_args(argv)
-    config = GatewayConfig(
-        engine_target=args.engine,
-        engine_timeout_ms=args.engine_timeout_ms,
-        health_interval_ms=args.health_interval_ms,
-        keepalive_time_ms=args.keepalive_time_ms,
-        keepalive_timeout_ms=args.keepalive_timeout_ms,
-        keepalive_permit_without_calls=args.keepalive_permit_without_calls,
-        max_connection_idle_ms=args.max_connection_idle_ms,
-        max_connection_age_ms=args.max_connection_age_ms,
-        max_reconnect_backoff_ms=args.max_reconnect_backoff_ms,
-    )
-    serve(config, host=args.host, port=args.port, workers=args.workers)
+    args = vars(_parser().parse_args(argv))
+    host, port, workers, target = args.pop("host"), args.pop("port"), args.pop("workers"), args.pop("engine")
+    serve(GatewayConfig(engine_target=target, **args), host=host, port=port, workers=workers)
 
 
 if __name__ == "__main__":
