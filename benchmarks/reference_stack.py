@@ -44,7 +44,7 @@ request = function()
   return wrk.format(nil, "/orders", nil, string.format(fmt, buy and "buy" or "sell", price, math.random(1, 10)))
 end
 """
-_UNIT_MS = {"us": 1e-3, "ms": 1.0, "s": 1000.0}
+_UNIT_MS = {"us": 1e-3, "ms": 1.0, "s": 1000.0, "m": 60_000.0}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -60,7 +60,15 @@ class Row:
     cpu_gateway_pct: float
     cpu_engine_pct: float
     cpu_wrk_pct: float
-    note: str = ""
+
+    def cpu_us_per_request(self) -> tuple[float, float, float]:
+        """CPU time per request (gateway, engine, wrk): robust to other load on the machine."""
+        per = 1e6 / 100.0 / max(self.rate_per_s, 1e-9)
+        return self.cpu_gateway_pct * per, self.cpu_engine_pct * per, self.cpu_wrk_pct * per
+
+    def ceiling_per_s(self, cores: int) -> float:
+        """Requests/s if these three processes had every core to themselves."""
+        return cores * 1e6 / max(sum(self.cpu_us_per_request()), 1e-9)
 
 
 def free_port() -> int:
@@ -90,7 +98,7 @@ def group_cpu_s(pgid: int) -> float:
 def parse_wrk(text: str) -> tuple[float, float, float, int]:
     """(req/s, p50 ms, p99 ms, errors) from wrk --latency output."""
     rate = float(re.search(r"Requests/sec:\s+([\d.]+)", text).group(1))  # type: ignore[union-attr]
-    pct = {m[0]: float(m[1]) * _UNIT_MS[m[2]] for m in re.findall(r"^\s+(50|99)%\s+([\d.]+)(us|ms|s)$", text, re.MULTILINE)}
+    pct = {m[0]: float(m[1]) * _UNIT_MS[m[2]] for m in re.findall(r"^\s+(50|99)%\s+([\d.]+)(us|ms|s|m)\s*$", text, re.MULTILINE)}
     errors = sum(int(n) for n in re.findall(r"Non-2xx or 3xx responses: (\d+)", text))
     sock = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", text)
     errors += sum(int(g) for g in sock.groups()) if sock else 0
@@ -173,13 +181,17 @@ def markdown(rows: list[Row], breakdowns: dict[int, str], args: argparse.Namespa
             f"Python {platform.python_version()}; load generator on the same cores."
         ),
         "",
-        "| gateway workers | test | req/s | p50 ms | p99 ms | errors | CPU gateway % | CPU engine % | CPU wrk % |",
-        "|---:|---|---:|---:|---:|---:|---:|---:|---:|",
+        ("| gateway workers | test | req/s | p50 ms | p99 ms | errors | CPU % gateway / engine / wrk "
+        "| CPU µs per request gateway / engine / wrk | CPU-bound ceiling req/s |"),
+        "|---:|---|---:|---:|---:|---:|---|---|---:|",
     ]
+    cores = os.cpu_count() or 1
     for r in rows:
+        gw_us, eng_us, wrk_us = r.cpu_us_per_request()
         lines.append(
             f"| {r.workers} | {r.test} | {r.rate_per_s:,.0f} | {r.p50_ms:.2f} | {r.p99_ms:.2f} | {r.errors} "
-            f"| {r.cpu_gateway_pct:.0f} | {r.cpu_engine_pct:.0f} | {r.cpu_wrk_pct:.0f} |"
+            f"| {r.cpu_gateway_pct:.0f} / {r.cpu_engine_pct:.0f} / {r.cpu_wrk_pct:.0f} "
+            f"| {gw_us:.0f} / {eng_us:.0f} / {wrk_us:.0f} | {r.ceiling_per_s(cores):,.0f} |"
         )
     lines.append("")
     lines.append("Unloaded POST /orders, median ms (client round trip and Server-Timing):")
