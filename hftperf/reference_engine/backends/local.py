@@ -12,6 +12,7 @@ import dataclasses
 import datetime
 import json
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -36,6 +37,7 @@ _MODULES = {"engine": "hftperf.reference_engine.engine", "gateway": "hftperf.ref
 _STATE_SCHEMA = "hftperf.stack-state/1"
 _POLL_S = 0.05
 _LOG_TAIL_LINES = 20
+_DSN_PASSWORD = re.compile(r"(://[^:/@\s]+:)[^@\s]+@")  # keep database passwords out of logs
 
 
 def state_path(name: str, state_dir: Path) -> Path:
@@ -158,11 +160,10 @@ class LocalStack:
             raise InfrastructureError(f"cannot read stack state {path}: {exc}") from None
         if state.get("schema") != _STATE_SCHEMA:
             raise InfrastructureError(f"{path}: unknown state schema {state.get('schema')!r}")
-        procs = state["processes"]
         config = dataclasses.replace(
             config,
-            gateway_port=int(procs["gateway"]["port"]),
-            engine_port=int(procs["engine"]["port"]),
+            gateway_port=int(state["gateway_port"]),
+            engine_port=int(state["engine_port"]),
             workers=int(state.get("workers", 1)),
             data_dir=Path(state["data_dir"]),
             db=state.get("db"),
@@ -204,6 +205,8 @@ class LocalStack:
             "stopped_at": None,
             "data_dir": str(self.data_dir),
             "db": self.config.db,
+            "gateway_port": self.config.gateway_port,
+            "engine_port": self.config.engine_port,
             "workers": self.config.workers,
             "processes": {},
         }
@@ -298,7 +301,8 @@ class LocalStack:
         log = self.log_path(component)
         env = {**os.environ, "PYTHONUNBUFFERED": "1"}
         with log.open("ab") as log_file:
-            log_file.write(f"--- {_utc_now()} starting: {' '.join(argv)}\n".encode())
+            shown = _DSN_PASSWORD.sub(r"\1***@", " ".join(argv))
+            log_file.write(f"--- {_utc_now()} starting: {shown}\n".encode())
             log_file.flush()
             proc = subprocess.Popen(
                 argv, stdin=subprocess.DEVNULL, stdout=log_file, stderr=subprocess.STDOUT,
@@ -373,5 +377,7 @@ class LocalStack:
         # Atomic replace, so that another shell never reads half a file.
         self.state_file.parent.mkdir(parents=True, exist_ok=True)
         tmp = self.state_file.with_suffix(f".tmp{os.getpid()}")
-        tmp.write_text(json.dumps(self._state, indent=2) + "\n")
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)  # may hold a database DSN
+        with os.fdopen(fd, "w") as f:
+            f.write(json.dumps(self._state, indent=2) + "\n")
         os.replace(tmp, self.state_file)
