@@ -10,11 +10,11 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
-from _common import REPO, machine, replace_section  # noqa: E402
-from support.servers import behaviour_server  # noqa: E402
+from _common import REPO, machine, replace_section
+from support.servers import behaviour_server
 
-from hftperf.loadgen import LoadPlan, RequestSpec, run_load  # noqa: E402
-from hftperf.units import format_duration_us  # noqa: E402
+from hftperf.loadgen import LoadPlan, RequestSpec, run_load
+from hftperf.units import format_duration_us
 
 
 def main() -> None:

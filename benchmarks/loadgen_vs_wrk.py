@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import REPO, machine, median, nginx_server, replace_section  # noqa: E402
+from _common import REPO, machine, median, nginx_server, replace_section
 
 _UNITS_US = {"us": 1.0, "ms": 1e3, "s": 1e6}
 
@@ -55,7 +55,8 @@ def run_hftperf(url: str, connections: int, workers: int, seconds: float, rate: 
         cmd += ["--rate", str(rate)]
     # Measure the peak RSS of exactly this child: a fresh wrapper process waits for it.
     wrapper = ("import resource,subprocess,sys; p=subprocess.run(sys.argv[1:],capture_output=True,text=True);"
-               "sys.stdout.write(p.stdout); sys.stderr.write(str(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss))")
+               "sys.stdout.write(p.stdout);"
+               "sys.stderr.write(str(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss))")
     done = subprocess.run([sys.executable, "-c", wrapper, *cmd], capture_output=True, text=True, cwd=REPO)
     if not done.stdout.strip():
         raise SystemExit(f"hftperf load failed: {done.stderr}")
@@ -78,7 +79,8 @@ def run_locust(url: str, users: int, seconds: int) -> Sample | None:
              "--headless", "-u", str(users), "-r", str(users), "-t", f"{seconds}s", "-H", url.rstrip("/"),
              "--csv", prefix, "--only-summary", "--loglevel", "ERROR"],
             capture_output=True, text=True, timeout=seconds + 60)
-        rows = list(csv.DictReader(open(prefix + "_stats.csv")))
+        with open(prefix + "_stats.csv") as stats:
+            rows = list(csv.DictReader(stats))
     total = next(row for row in rows if row["Name"] == "Aggregated")
     return Sample(float(total["Requests/s"]), float(total["50%"]) * 1e3, float(total["99%"]) * 1e3)
 
@@ -149,11 +151,12 @@ def main() -> None:
         lines.append(f"| {index} | {sent_rps:,.0f} | {result['throughput_rps']:,.0f} | {sent_rps / 20000:.4f} | "
                      f"{result['schedule_lag_us']['p99']:,.0f} µs | {result['latency_us']['p50']:,.0f} µs | "
                      f"{result['latency_us']['p99']:,.0f} µs |")
+    m = memory_result
+    exact = m["requests"] == m["ok"] + sum(m["errors"].values()) + m["in_flight"]
     lines += [
         "",
         f"Peak memory (max RSS) of one `hftperf load --rate 20000 -c 64 -w 1` run of {args.memory_seconds} s: "
-        f"**{peak_rss_mb:.0f} MB** ({memory_result['requests']:,} requests, "
-        f"accounting exact: {memory_result['requests'] == memory_result['ok'] + sum(memory_result['errors'].values()) + memory_result['in_flight']}).",
+        f"**{peak_rss_mb:.0f} MB** ({m['requests']:,} requests, accounting exact: {exact}).",
     ]
     table = "\n".join(lines)
     print(table)

@@ -10,13 +10,13 @@ from __future__ import annotations
 import enum
 
 __all__ = [
+    "ConfigError",
+    "DataError",
     "ExitCode",
     "HftperfError",
-    "UsageError",
-    "ConfigError",
-    "TargetUnreachable",
     "InfrastructureError",
-    "DataError",
+    "TargetUnreachable",
+    "UsageError",
 ]
 
 

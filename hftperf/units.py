@@ -9,13 +9,13 @@ from __future__ import annotations
 import re
 
 __all__ = [
-    "parse_duration_s",
-    "parse_duration_us",
-    "parse_rate_per_s",
-    "parse_size_bytes",
-    "parse_percent",
     "format_duration_us",
     "format_rate",
+    "parse_duration_s",
+    "parse_duration_us",
+    "parse_percent",
+    "parse_rate_per_s",
+    "parse_size_bytes",
 ]
 
 _NUMBER = r"([0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]+)?"

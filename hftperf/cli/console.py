@@ -10,7 +10,7 @@ from rich.console import Console
 
 from hftperf.errors import ExitCode, HftperfError
 
-__all__ = ["stdout", "stderr", "run_command", "fail", "debug_enabled"]
+__all__ = ["debug_enabled", "fail", "run_command", "stderr", "stdout"]
 
 stdout = Console(highlight=False)
 stderr = Console(stderr=True, highlight=False)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import time
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 
@@ -78,25 +78,34 @@ def build_plan(url: str, method: str, body: str | None, headers: list[str], temp
         raise UsageError(str(exc)) from None
 
 
+_HELP_TEMPLATE = "Expand ${seq}, ${rand:LO:HI}, ${choice:a|b} in the body per request"
+_HELP_RATE = "Open loop at this total rate (req/s); default closed loop"
+_HELP_WORKERS = "Load-generating processes (default: one per two cores, at most one per 8 connections)"
+_HELP_HLOG = "Write interval histograms (HdrHistogram log format) here"
+_HELP_DURATION = "Measured time after warm-up, e.g. 10s, 1m"
+
+
 def load(
     url: Annotated[str, typer.Argument(help="Target URL, e.g. http://127.0.0.1:8080/health")],
     method: Annotated[str, typer.Option("--method", "-m", help="HTTP method")] = "GET",
-    body: Annotated[Optional[str], typer.Option("--body", "-b", help="Request body, or @file")] = None,
-    header: Annotated[list[str], typer.Option("--header", "-H", help="Header NAME:VALUE (repeatable)")] = [],  # noqa: B006
-    template: Annotated[bool, typer.Option("--template", help="Expand ${seq}, ${rand:LO:HI}, ${choice:a|b} in the body per request")] = False,
+    body: Annotated[str | None, typer.Option("--body", "-b", help="Request body, or @file")] = None,
+    header: Annotated[list[str] | None, typer.Option("--header", "-H", help="Header NAME:VALUE (repeatable)")] = None,
+    template: Annotated[bool, typer.Option("--template", help=_HELP_TEMPLATE)] = False,
     connections: Annotated[int, typer.Option("--connections", "-c", help="Open connections (total)")] = 16,
-    duration: Annotated[str, typer.Option("--duration", "-d", help="Measured time after warm-up, e.g. 10s, 1m")] = "10s",
-    rate: Annotated[Optional[str], typer.Option("--rate", "-R", help="Open loop at this total rate (req/s); default closed loop")] = None,
-    workers: Annotated[Optional[int], typer.Option("--workers", "-w", help="Load-generating processes (default: one per two cores, at most one per 8 connections)")] = None,
+    duration: Annotated[str, typer.Option("--duration", "-d", help=_HELP_DURATION)] = "10s",
+    rate: Annotated[str | None, typer.Option("--rate", "-R", help=_HELP_RATE)] = None,
+    workers: Annotated[int | None, typer.Option("--workers", "-w", help=_HELP_WORKERS)] = None,
     warmup: Annotated[str, typer.Option("--warmup", help="Warm-up time excluded from the figures")] = "1s",
     timeout: Annotated[str, typer.Option("--timeout", help="Per-request timeout")] = "10s",
-    hlog: Annotated[Optional[Path], typer.Option("--hlog", help="Write interval histograms (HdrHistogram log format) here")] = None,
+    hlog: Annotated[Path | None, typer.Option("--hlog", help=_HELP_HLOG)] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object instead of the table")] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No live progress")] = False,
 ) -> int:
     """Send load to one URL and report throughput, errors and latency percentiles."""
-    plan = build_plan(url, method, body, header, template, connections, duration, rate, workers, warmup, timeout)
-    writer = HlogWriter(hlog, time.time() + plan.warmup_s, comment=f"hftperf load {url}; values in microseconds") if hlog else None
+    plan = build_plan(url, method, body, header or [], template, connections, duration, rate, workers, warmup,
+                      timeout)
+    comment = f"hftperf load {url}; values in microseconds"
+    writer = HlogWriter(hlog, time.time() + plan.warmup_s, comment=comment) if hlog else None
     progress = LiveProgress(stderr, plan, enabled=not quiet and not as_json and stderr.is_terminal)
 
     def on_interval(report: IntervalReport) -> None:

@@ -36,7 +36,7 @@ def check_reachable(host: str, port: int, timeout_s: float) -> None:
             pass
     except OSError as exc:
         reason = exc.strerror or type(exc).__name__
-        if isinstance(exc, TimeoutError) or isinstance(exc, socket.timeout):
+        if isinstance(exc, (TimeoutError, socket.timeout)):
             reason = f"no answer within {timeout_s:g}s"
         raise TargetUnreachable(f"cannot connect to {host}:{port} ({reason.lower()})") from None
 

@@ -10,6 +10,7 @@ re-established on the next send, so a run survives a target restart.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import socket
 import time
 from collections.abc import Callable
@@ -33,7 +34,7 @@ _perf_ns = time.perf_counter_ns
 class _Connection(asyncio.Protocol):
     """One TCP connection; a new instance per (re)connect so stale callbacks are ignored."""
 
-    __slots__ = ("owner", "slot", "transport", "parser", "busy", "closed")
+    __slots__ = ("busy", "closed", "owner", "parser", "slot", "transport")
 
     def __init__(self, owner: Http1Transport, slot: int) -> None:
         self.owner = owner
@@ -47,10 +48,8 @@ class _Connection(asyncio.Protocol):
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         sock = transport.get_extra_info("socket")
         if sock is not None:
-            try:
+            with contextlib.suppress(OSError, AttributeError):  # not TCP: nothing to tune
                 sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-            except (OSError, AttributeError):
-                pass  # not TCP (unix socket): nothing to tune
         self.transport = transport  # type: ignore[assignment]
 
     def data_received(self, data: bytes) -> None:

@@ -7,6 +7,7 @@ samples through a pipe. The parent merges them losslessly (HDR add, summed count
 
 from __future__ import annotations
 
+import contextlib
 import multiprocessing
 import multiprocessing.connection
 import signal
@@ -86,7 +87,7 @@ def run_pool(parts: list[WorkerPlan], aggregator: Aggregator, deadline_s: float)
             pipe.close()
 
 
-def _coordinate(pipes: list[Any], processes: list[Any], aggregator: Aggregator,
+def _coordinate(pipes: list[multiprocessing.connection.Connection], processes: list[Any], aggregator: Aggregator,
                 deadline_s: float) -> list[WorkerSummary]:
     """Start all workers together, collect intervals and summaries until each is done."""
     ready = 0
@@ -108,7 +109,9 @@ def _coordinate(pipes: list[Any], processes: list[Any], aggregator: Aggregator,
                 stop_sent = True
             if time.monotonic() > give_up_at:
                 raise InfrastructureError("load generator workers did not finish in time; stopped them")
-            for pipe in multiprocessing.connection.wait(live, timeout=0.2):
+            for ready_pipe in multiprocessing.connection.wait(live, timeout=0.2):
+                assert isinstance(ready_pipe, multiprocessing.connection.Connection)
+                pipe = ready_pipe
                 try:
                     message = pipe.recv()
                 except EOFError:
@@ -140,7 +143,5 @@ def _coordinate(pipes: list[Any], processes: list[Any], aggregator: Aggregator,
 
 
 def _send_quietly(pipe: Any, message: tuple[Any, ...]) -> None:
-    try:
+    with contextlib.suppress(BrokenPipeError, OSError):
         pipe.send(message)
-    except (BrokenPipeError, OSError):
-        pass

@@ -15,7 +15,7 @@ import numpy as np
 from hftperf.histogram import LatencyHistogram
 from hftperf.loadgen.transport import ErrorClass
 
-__all__ = ["IntervalSample", "Recorder", "ERROR_SLOTS"]
+__all__ = ["ERROR_SLOTS", "IntervalSample", "Recorder"]
 
 ERROR_SLOTS = max(ErrorClass) + 1  # error counters are indexed by ErrorClass value
 
@@ -39,7 +39,7 @@ class IntervalSample:
 class Recorder:
     """Collects one worker's measurements and cuts them into interval samples."""
 
-    __slots__ = ("latency_ns", "lag_ns", "sent", "ok", "errors", "_latency", "_lag", "_open_loop")
+    __slots__ = ("_lag", "_latency", "_open_loop", "errors", "lag_ns", "latency_ns", "ok", "sent")
 
     def __init__(self, open_loop: bool, highest_us: int) -> None:
         self.latency_ns = array("q")  # raw values, appended on the hot path

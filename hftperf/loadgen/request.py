@@ -10,13 +10,14 @@ unique or random fields without any per-request Python objects beyond the bytes 
 
 from __future__ import annotations
 
+import functools
 import random
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
-__all__ = ["HttpTarget", "RequestSpec", "parse_http_url", "request_builder", "render_head"]
+__all__ = ["HttpTarget", "RequestSpec", "parse_http_url", "render_head", "request_builder"]
 
 _PLACEHOLDER_RE = re.compile(r"\$\{(seq|rand:(-?\d+):(-?\d+)|choice:([^}]*))\}")
 
@@ -89,6 +90,14 @@ def render_head(spec: RequestSpec, body_length: int | None) -> bytes:
     return (head + "\r\n").encode("latin-1")
 
 
+def _random_int(rng: random.Random, low: int, high: int, _sequence: int) -> str:
+    return str(rng.randint(low, high))
+
+
+def _random_choice(rng: random.Random, options: list[str], _sequence: int) -> str:
+    return rng.choice(options)
+
+
 def _compile_template(body: str, rng: random.Random) -> list[str | Callable[[int], str]]:
     """Split a template into literal strings and generators of the placeholder values."""
     pieces: list[str | Callable[[int], str]] = []
@@ -101,10 +110,10 @@ def _compile_template(body: str, rng: random.Random) -> list[str | Callable[[int
             low, high = int(match.group(2)), int(match.group(3))
             if low > high:
                 raise ValueError(f"template ${{rand:{low}:{high}}}: expected LO <= HI")
-            pieces.append(lambda _i, lo=low, hi=high: str(rng.randint(lo, hi)))
+            pieces.append(functools.partial(_random_int, rng, low, high))
         else:
             options = match.group(4).split("|")
-            pieces.append(lambda _i, opts=options: rng.choice(opts))
+            pieces.append(functools.partial(_random_choice, rng, options))
         position = match.end()
     pieces.append(body[position:])
     return [piece for piece in pieces if piece != ""]

@@ -12,7 +12,7 @@ from hftperf.loadgen.recorder import IntervalSample
 from hftperf.loadgen.transport import ErrorClass
 from hftperf.loadgen.worker import WorkerSummary
 
-__all__ = ["IntervalReport", "IntervalRecord", "LoadResult", "Aggregator", "errors_by_name"]
+__all__ = ["Aggregator", "IntervalRecord", "IntervalReport", "LoadResult", "errors_by_name"]
 
 
 def errors_by_name(counts: tuple[int, ...] | list[int]) -> dict[str, int]:

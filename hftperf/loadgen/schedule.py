@@ -13,7 +13,7 @@ import math
 from dataclasses import dataclass
 from typing import Protocol
 
-__all__ = ["Schedule", "ConstantRate"]
+__all__ = ["ConstantRate", "Schedule"]
 
 
 class Schedule(Protocol):

@@ -18,8 +18,8 @@ from typing import Protocol
 
 __all__ = [
     "OK",
-    "ErrorClass",
     "CompletionCallback",
+    "ErrorClass",
     "Transport",
     "classify_exception",
     "error_class_for_status",

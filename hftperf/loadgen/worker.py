@@ -19,7 +19,7 @@ from hftperf.loadgen.recorder import IntervalSample, Recorder
 from hftperf.loadgen.schedule import ConstantRate
 from hftperf.loadgen.transport import OK, ErrorClass, Transport
 
-__all__ = ["Worker", "WorkerSummary", "IntervalSink"]
+__all__ = ["IntervalSink", "Worker", "WorkerSummary"]
 
 _perf_ns = time.perf_counter_ns
 _SPIN_WINDOW_NS = 1_500_000  # wake this early and spin: uvloop timers fire up to ~1 ms late
@@ -236,7 +236,8 @@ class Worker:
                 if busy and self.sent_ns[slot] < limit_ns:
                     self.transport.reset(slot)
                     self.on_complete(slot, ErrorClass.TIMEOUT, now)
-            while now >= next_cut_ns and next_cut_ns <= self.stop_at_ns:
+            # The last interval is cut in _finish, so it also holds the answers of the drain.
+            while now >= next_cut_ns and next_cut_ns < self.stop_at_ns:
                 self._cut(next_cut_ns)
                 next_cut_ns += interval_ns
             if not self.sending and now >= self.drain_deadline_ns and not self._done_set():

@@ -89,9 +89,10 @@ async def main(mode: str, arg: str | None) -> None:
     server = await loop.create_server(lambda: Handler(mode, arg), "127.0.0.1", 0, backlog=1024)
     port = server.sockets[0].getsockname()[1]
     print(f"PORT {port}", flush=True)
-    if mode == "stall":
-        loop.create_task(stall_forever())
+    stall = loop.create_task(stall_forever()) if mode == "stall" else None
     await server.serve_forever()
+    if stall is not None:
+        stall.cancel()
 
 
 if __name__ == "__main__":
