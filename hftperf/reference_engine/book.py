@@ -383,7 +383,7 @@ class Book:
             maker = level.head
             while maker is not None and remaining:
                 qty = maker.remaining
-                if qty > remaining:  # noqa: PLR1730 - cheaper than a min() call in the hot loop
+                if qty > remaining:
                     qty = remaining
                 remaining -= qty
                 maker.remaining -= qty

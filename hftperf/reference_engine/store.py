@@ -198,7 +198,7 @@ class Store(abc.ABC):
                 orders = {row[0]: row for row in batch.orders}.values()
                 try:
                     self._db_write(orders, batch.fills)
-                except Exception as exc:  # noqa: BLE001 - any failure poisons the store (module doc)
+                except Exception as exc:
                     error = self._translate(exc, "write")
                     self.failed = error
                 else:

@@ -8,6 +8,7 @@ survives power loss, not only a killed process; group commit amortises that fsyn
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import sqlite3
 from collections.abc import Iterable, Sequence
@@ -149,10 +150,9 @@ class SqliteStore(Store):
             conn.execute("COMMIT")
         except BaseException:
             if conn.in_transaction:
-                try:
+                # SQLite may already have rolled back by itself (e.g. after SQLITE_FULL).
+                with contextlib.suppress(sqlite3.Error):
                     conn.execute("ROLLBACK")
-                except sqlite3.Error:
-                    pass  # SQLite may already have rolled back (e.g. SQLITE_FULL)
             raise
 
     def _db_load(self) -> LoadedState:

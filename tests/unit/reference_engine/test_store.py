@@ -114,7 +114,7 @@ def test_close_flushes_pending_writes(make_store: StoreFactory) -> None:
 
 
 def _trade(books: dict[str, Book], store: Store, rng: random.Random,
-           live: list[int]) -> asyncio.Future[None]:
+           live: list[int]) -> asyncio.Future[int]:
     """One random book command, its rows queued in the store."""
     book = books[rng.choice(sorted(books))]
     r = rng.random()
@@ -175,7 +175,7 @@ def test_restart_rebuilds_books_exactly(make_store: StoreFactory) -> None:
 def test_data_dir_that_is_a_file_is_a_clear_error(tmp_path: Path) -> None:
     target = tmp_path / "not-a-dir"
     target.write_text("x")
-    with pytest.raises(StoreError, match="not-a-dir.*not a directory"):
+    with pytest.raises(StoreError, match=r"not-a-dir.*not a directory"):
         asyncio.run(SqliteStore(target).open())
 
 
@@ -186,7 +186,7 @@ def test_read_only_directory_is_a_clear_error(tmp_path: Path) -> None:
     ro.mkdir()
     ro.chmod(0o555)
     try:
-        with pytest.raises(StoreError, match="cannot open|read-only"):
+        with pytest.raises(StoreError, match=r"cannot open|read-only"):
             asyncio.run(SqliteStore(ro).open())
     finally:
         ro.chmod(0o755)
@@ -251,6 +251,6 @@ def test_postgres_bad_password_is_a_clear_error() -> None:
     assert PG_DSN is not None
     bad = PG_DSN.replace("://", "://nosuchuser:wrong@", 1) if "@" not in PG_DSN else (
         PG_DSN.split("://", 1)[0] + "://nosuchuser:wrong@" + PG_DSN.split("@", 1)[1])
-    with pytest.raises(StoreError, match="PostgreSQL.*cannot open") as info:
+    with pytest.raises(StoreError, match=r"PostgreSQL.*cannot open") as info:
         asyncio.run(PostgresStore(bad, connect_timeout_s=3).open())
     assert "wrong" not in str(info.value)
