@@ -73,6 +73,7 @@ def build_plan(url: str, method: str, body: str | None, headers: list[str], temp
             warmup_s=_option("--warmup", parse_duration_s, warmup),
             timeout_s=_option("--timeout", parse_duration_s, timeout),
             workers=chosen_workers,
+            keep_intervals=False,  # streamed to --hlog as they come: memory stays flat
         )
     except ValueError as exc:
         raise UsageError(str(exc)) from None

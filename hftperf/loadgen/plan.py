@@ -24,6 +24,7 @@ class LoadPlan:
     workers: int = 1
     interval_s: float = 1.0  # length of one interval histogram
     highest_us: int = HIGHEST_US_DEFAULT
+    keep_intervals: bool = True  # keep every interval in the result (False: memory flat for any length)
 
     def __post_init__(self) -> None:
         checks = [

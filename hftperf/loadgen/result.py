@@ -63,7 +63,7 @@ class LoadResult:
     duration_s: float
     latency: LatencyHistogram
     schedule_lag: LatencyHistogram | None
-    intervals: tuple[IntervalRecord, ...] = field(repr=False)
+    intervals: tuple[IntervalRecord, ...] = field(repr=False)  # empty unless plan.keep_intervals
     interrupted: bool = False
 
     @property
@@ -117,6 +117,9 @@ class Aggregator:
         self.schedule_lag = LatencyHistogram(plan.highest_us) if plan.open_loop else None
         self._pending: dict[int, list[IntervalSample]] = {}
         self._records: list[IntervalRecord] = []
+        self._sent = 0
+        self._ok = 0
+        self._errors: dict[str, int] = {}
 
     def add(self, sample: IntervalSample) -> None:
         """Take one worker's interval; emit the merged interval once every worker sent it.
@@ -153,7 +156,12 @@ class Aggregator:
             latency_out_of_range=latency.out_of_range_count,
             lag_out_of_range=lag.out_of_range_count if lag is not None else 0,
         )
-        self._records.append(record)
+        if self.plan.keep_intervals:
+            self._records.append(record)
+        self._sent += record.sent
+        self._ok += record.ok
+        for name, count in record.errors.items():
+            self._errors[name] = self._errors.get(name, 0) + count
         if self.on_interval is not None:
             self.on_interval(IntervalReport(record, latency, lag))
 
@@ -161,22 +169,17 @@ class Aggregator:
         """Flush what is left and total everything up."""
         for index in sorted(self._pending):
             self._emit(self._pending.pop(index))
-        records = tuple(sorted(self._records, key=lambda r: r.index))
-        errors: dict[str, int] = {}
-        for record in records:
-            for name, count in record.errors.items():
-                errors[name] = errors.get(name, 0) + count
         return LoadResult(
             plan=self.plan,
-            requests=sum(r.sent for r in records),
-            ok=sum(r.ok for r in records),
-            errors=errors,
+            requests=self._sent,
+            ok=self._ok,
+            errors=dict(self._errors),
             in_flight=sum(s.in_flight for s in summaries),
             not_sent=sum(s.not_sent for s in summaries),
             warmup_requests=sum(s.warmup_requests for s in summaries),
             duration_s=max((s.measured_s for s in summaries), default=0.0),
             latency=self.latency,
             schedule_lag=self.schedule_lag,
-            intervals=records,
+            intervals=tuple(sorted(self._records, key=lambda r: r.index)),
             interrupted=any(s.interrupted for s in summaries),
         )
