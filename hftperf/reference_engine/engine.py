@@ -53,13 +53,24 @@ from hftperf.reference_engine.store import (
     open_store,
 )
 
-__all__ = ["DEFAULT_SYMBOLS", "SERVICE_NAME", "EngineConfig", "EngineServer", "main", "serve"]
+__all__ = [
+    "DEFAULT_SYMBOLS",
+    "MAX_PRICE_TICKS",
+    "MAX_QUANTITY",
+    "SERVICE_NAME",
+    "EngineConfig",
+    "EngineServer",
+    "main",
+    "serve",
+]
 
 log = logging.getLogger("hftperf.engine")
 
 DEFAULT_SYMBOLS = ("BTC-USD", "ETH-USD", "SOL-USD")
 SERVICE_NAME = "hftperf.matching.v1.MatchingEngine"  # also the grpc.health.v1 service name
 _MAX_CLIENT_ORDER_ID = 64
+MAX_QUANTITY = 10**12  # bounds keep every aggregate inside int64 (proto and database)
+MAX_PRICE_TICKS = 10**15
 _OPEN = (1, 2)  # NEW, PARTIALLY_FILLED
 _OrderReport: Any = pb.OrderReport  # the book's enum ints are the proto's enum numbers
 _Pending = tuple[Execution, "asyncio.Future[int]"]  # matched order, its durable write
@@ -126,7 +137,9 @@ class _Service(pb_grpc.MatchingEngineServicer):
         """(Re)create every book from durable state; ids never go backwards."""
         unknown = sorted(set(state.resting) - set(self.config.symbols))
         if unknown:
-            raise InfrastructureError(f"stored open orders for symbols not configured: {unknown}")
+            raise InfrastructureError(
+                f"the database holds open orders for symbols that are not configured: "
+                f"{', '.join(unknown)} (add them to --symbols or use another data directory)")
         ids = IdSequence(max(self.ids.next_order_id, state.next_order_id),
                          max(self.ids.next_fill_id, state.next_fill_id))
         index: dict[int, Order] = {}
@@ -149,10 +162,11 @@ class _Service(pb_grpc.MatchingEngineServicer):
             return "side: must be BUY or SELL"
         if r.type not in (LIMIT, MARKET):
             return "type: must be LIMIT or MARKET"
-        if r.quantity <= 0:
-            return f"quantity: must be a positive integer, got {r.quantity}"
-        if r.type == LIMIT and r.price_ticks <= 0:
-            return f"price_ticks: must be a positive integer for LIMIT orders, got {r.price_ticks}"
+        if not 0 < r.quantity <= MAX_QUANTITY:
+            return f"quantity: must be an integer in 1..{MAX_QUANTITY}, got {r.quantity}"
+        if r.type == LIMIT and not 0 < r.price_ticks <= MAX_PRICE_TICKS:
+            return (f"price_ticks: must be an integer in 1..{MAX_PRICE_TICKS} for LIMIT orders, "
+                    f"got {r.price_ticks}")
         if r.time_in_force not in (0, GTC, IOC):
             return "time_in_force: must be GTC or IOC"
         if len(r.client_order_id) > _MAX_CLIENT_ORDER_ID:
