@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from types import TracebackType
 
-from rich.console import Console
+from rich.console import Console, Group
 from rich.live import Live
 from rich.table import Table
 from rich.text import Text
@@ -55,13 +55,13 @@ class LiveProgress:
         self._live.update(Text(line))
 
 
-def render_result_table(result: LoadResult) -> Table:
+def render_result_table(result: LoadResult) -> Group:
     """The end-of-run table: requests, errors by class, throughput, latency percentiles."""
     plan = result.plan
     mode = f"open loop at {format_rate(plan.rate_per_s)}" if plan.rate_per_s else "closed loop"
     title = (f"{plan.request.method} {plan.request.url} — {mode}, {plan.connections} connections, "
              f"{plan.workers} worker{'s' if plan.workers > 1 else ''}, {result.duration_s:.1f}s")
-    table = Table(title=title, show_header=False, title_justify="left")
+    table = Table(show_header=False)
     table.add_column("figure", style="bold")
     table.add_column("value", justify="right")
     table.add_row("requests", f"{result.requests:,}")
@@ -84,4 +84,4 @@ def render_result_table(result: LoadResult) -> Table:
         table.add_row("out of histogram range", f"{result.latency.out_of_range_count:,}")
     if result.interrupted:
         table.add_row("status", "[yellow]interrupted[/yellow]")
-    return table
+    return Group(Text(title, style="bold"), table)
