@@ -26,6 +26,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Sequence
+from pathlib import Path
 
 import grpc
 
@@ -81,6 +82,17 @@ def replay_ops_per_s(ops: Sequence[Op]) -> float:
         else:
             submit(op[1], op[2], op[3], op[4], op[5])
     return len(ops) / (time.perf_counter() - start)
+
+
+def _cpu_model() -> str:
+    """CPU model name from /proc/cpuinfo where there is one."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
 
 
 def _free_port() -> int:
@@ -206,8 +218,9 @@ def main() -> None:
     rates = [replay_ops_per_s(ops) for _ in range(args.repeats)]
     mix = ", ".join(f"{100 * n / len(ops):.0f}% {k}" for k, n in kinds.items())
 
-    print(f"Machine: {platform.node()} - {platform.processor() or platform.machine()}, "
-          f"{os.cpu_count()} CPUs, Python {platform.python_version()}, {platform.system()}\n")
+    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
+    print(f"Machine: {_cpu_model()}, {os.cpu_count()} CPUs, Python {platform.python_version()}, "
+          f"{platform.system()} {platform.release()}; load average at start {load:.2f}\n")
     print("| measurement | figure | detail |")
     print("|---|---:|---|")
     print(f"| order book in-process | {statistics.median(rates):,.0f} orders/s | "
