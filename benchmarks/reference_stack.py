@@ -98,7 +98,8 @@ def group_cpu_s(pgid: int) -> float:
 def parse_wrk(text: str) -> tuple[float, float, float, int]:
     """(req/s, p50 ms, p99 ms, errors) from wrk --latency output."""
     rate = float(re.search(r"Requests/sec:\s+([\d.]+)", text).group(1))  # type: ignore[union-attr]
-    pct = {m[0]: float(m[1]) * _UNIT_MS[m[2]] for m in re.findall(r"^\s+(50|99)%\s+([\d.]+)(us|ms|s|m)\s*$", text, re.MULTILINE)}
+    found = re.findall(r"^\s+(50|99)%\s+([\d.]+)(us|ms|s|m)\s*$", text, re.MULTILINE)
+    pct = {m[0]: float(m[1]) * _UNIT_MS[m[2]] for m in found}
     errors = sum(int(n) for n in re.findall(r"Non-2xx or 3xx responses: (\d+)", text))
     sock = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", text)
     errors += sum(int(g) for g in sock.groups()) if sock else 0
@@ -131,7 +132,8 @@ def server_timing_breakdown(url: str, n: int = 300) -> str:
     samples: dict[str, list[float]] = {"client": [], "gateway": [], "engine": [], "db": []}
     with httpx.Client(base_url=url, timeout=5.0) as client:
         for i in range(n):
-            body = {"symbol": "ETH-USD", "side": "buy" if i % 2 else "sell", "type": "limit", "price": 5000 + (i % 7), "quantity": 1}
+            side = "buy" if i % 2 else "sell"
+            body = {"symbol": "ETH-USD", "side": side, "type": "limit", "price": 5000 + (i % 7), "quantity": 1}
             t0 = time.perf_counter()
             r = client.post("/orders", json=body)
             samples["client"].append((time.perf_counter() - t0) * 1000.0)

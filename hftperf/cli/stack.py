@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from enum import Enum
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
 
@@ -27,13 +27,13 @@ app = typer.Typer(help="Run the bundled reference trading stack (engine + gatewa
 NameOpt = Annotated[str, typer.Option("--name", help="Stack name (one state file per name).")]
 
 
-class Backend(str, Enum):
+class Backend(StrEnum):
     """Available stack backends."""
 
     local = "local"
 
 
-class Component(str, Enum):
+class Component(StrEnum):
     """Processes of the stack."""
 
     engine = "engine"

@@ -241,6 +241,10 @@ def _fills(fills: Sequence[pb.Fill]) -> list[dict[str, int]]:
     ]
 
 
+def _levels(levels: Sequence[pb.PriceLevel]) -> list[dict[str, int]]:
+    return [{"price": lv.price_ticks, "quantity": lv.quantity, "order_count": lv.order_count} for lv in levels]
+
+
 async def _read_body(request: Request) -> bytes:
     """The request body, refusing anything over MAX_BODY_BYTES without buffering it all."""
     declared = request.headers.get("content-length")
@@ -261,7 +265,8 @@ def _int_field(obj: dict[str, Any], name: str, minimum: int) -> int:
     if value is None:
         raise _ApiError(422, "missing_field", name, f"{name} is required")
     if type(value) is not int or not minimum <= value <= _INT64_MAX:
-        raise _ApiError(422, "invalid_field", name, f"{name} must be an integer >= {minimum}" + (" (ticks)" if name == "price" else ""))
+        unit = " (ticks)" if name == "price" else ""
+        raise _ApiError(422, "invalid_field", name, f"{name} must be an integer >= {minimum}{unit}")
     return value
 
 
@@ -357,7 +362,8 @@ def create_app(config: GatewayConfig) -> FastAPI:
         status = 201
         if reply.order.status == pb.REJECTED:
             status = 422
-            payload.update(error="rejected", field=_field_in(reply.order.reject_reason), message=reply.order.reject_reason)
+            reason = reply.order.reject_reason
+            payload.update(error="rejected", field=_field_in(reason), message=reason)
         return _json_response(status, payload, t0, reply.timing.engine_us, reply.timing.store_us)
 
     async def get_order(request: Request) -> Response:
@@ -410,8 +416,8 @@ def create_app(config: GatewayConfig) -> FastAPI:
         payload = {
             "symbol": book.symbol or symbol,
             "sequence": book.sequence,
-            "bids": [{"price": lv.price_ticks, "quantity": lv.quantity, "order_count": lv.order_count} for lv in book.bids],
-            "asks": [{"price": lv.price_ticks, "quantity": lv.quantity, "order_count": lv.order_count} for lv in book.asks],
+            "bids": _levels(book.bids),
+            "asks": _levels(book.asks),
         }
         return _json_response(200, payload, t0, rpc_us)
 

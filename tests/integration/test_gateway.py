@@ -188,8 +188,10 @@ BAD_ORDERS: list[tuple[str, bytes, int, str]] = [
     ("bad side", b'{"symbol":"AAA","side":"hold","type":"limit","price":1,"quantity":1}', 422, "side"),
     ("missing side", b'{"symbol":"AAA","type":"limit","price":1,"quantity":1}', 422, "side"),
     ("bad type", b'{"symbol":"AAA","side":"buy","type":"stop","price":1,"quantity":1}', 422, "type"),
-    ("bad tif", b'{"symbol":"AAA","side":"buy","type":"limit","price":1,"quantity":1,"time_in_force":"day"}', 422, "time_in_force"),
-    ("bad client id", b'{"symbol":"AAA","side":"buy","type":"limit","price":1,"quantity":1,"client_order_id":7}', 422, "client_order_id"),
+    ("bad tif", b'{"symbol":"AAA","side":"buy","type":"limit","price":1,"quantity":1,"time_in_force":"day"}', 422,
+     "time_in_force"),
+    ("bad client id", b'{"symbol":"AAA","side":"buy","type":"limit","price":1,"quantity":1,"client_order_id":7}', 422,
+     "client_order_id"),
     ("oversized", b'{"symbol":"AAA","pad":"' + b"x" * 70_000 + b'"}', 413, "body"),
 ]
 

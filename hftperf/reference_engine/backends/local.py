@@ -45,12 +45,12 @@ def state_path(name: str, state_dir: Path) -> Path:
     return state_dir / f"{name}.json"
 
 
-def read_log_tail(path: Path, lines: int) -> str:
-    """The last ``lines`` lines of a log file ('' when missing)."""
+def read_log_tail(path: Path, lines: int, start_offset: int = 0) -> str:
+    """The last ``lines`` lines of a log file after byte ``start_offset`` ('' when missing)."""
     try:
         with path.open("rb") as f:
             f.seek(0, os.SEEK_END)
-            f.seek(max(0, f.tell() - 256 * max(lines, 1)))
+            f.seek(max(start_offset, f.tell() - 256 * max(lines, 1)))
             text = f.read().decode(errors="replace")
     except FileNotFoundError:
         return ""
@@ -145,6 +145,7 @@ class LocalStack:
         self.state_file = state_path(config.name, config.resolved_state_dir())
         self._state: dict[str, Any] = {}
         self._children: dict[str, subprocess.Popen[bytes]] = {}
+        self._log_offsets: dict[str, int] = {}  # where this run's output starts in each log
 
     # -- construction from another shell ------------------------------------------------------
     @classmethod
@@ -242,7 +243,8 @@ class LocalStack:
             info = procs[component]
             alive = not stopped and _group_alive(int(info["pid"])) and _is_ours(int(info["pid"]), component)
             healthy = alive and self._healthy(component, 1.0)
-            rows.append(ProcessStatus(component, int(info["pid"]), int(info["port"]), alive, healthy, Path(info["log"])))
+            pid, port = int(info["pid"]), int(info["port"])
+            rows.append(ProcessStatus(component, pid, port, alive, healthy, Path(info["log"])))
         return StackStatus(
             name=self.config.name,
             backend="local",
@@ -301,6 +303,7 @@ class LocalStack:
         log = self.log_path(component)
         env = {**os.environ, "PYTHONUNBUFFERED": "1"}
         with log.open("ab") as log_file:
+            self._log_offsets[component] = log_file.tell()
             shown = _DSN_PASSWORD.sub(r"\1***@", " ".join(argv))
             log_file.write(f"--- {_utc_now()} starting: {shown}\n".encode())
             log_file.flush()
@@ -326,8 +329,8 @@ class LocalStack:
             time.sleep(0.1)
 
     def _fail(self, component: str, what: str) -> None:
-        tail = read_log_tail(self.log_path(component), _LOG_TAIL_LINES)
-        detail = " | ".join(line.strip() for line in tail.splitlines() if line.strip())
+        tail = read_log_tail(self.log_path(component), _LOG_TAIL_LINES, self._log_offsets.get(component, 0))
+        detail = " | ".join(ln.strip() for ln in tail.splitlines() if ln.strip() and not ln.startswith("--- "))
         raise InfrastructureError(f"{component} {what}; log {self.log_path(component)}: {detail or '(empty)'}")
 
     def _healthy(self, component: str, timeout_s: float) -> bool:
