@@ -86,6 +86,8 @@ def test_submit_match_get_cancel_book_health(tmp_path: Path) -> None:
     (order(type_=pb.ORDER_TYPE_UNSPECIFIED), "type"),
     (order(qty=0), "quantity"),
     (order(qty=-5), "quantity"),
+    (order(qty=10**12 + 1), "quantity"),
+    (order(price=10**15 + 1), "price_ticks"),
     (order(price=0), "price_ticks"),
     (order(price=-1), "price_ticks"),
     (order(tif=7), "time_in_force"),
@@ -281,3 +283,94 @@ def test_process_entry_point_serves_and_stops_on_sigterm(tmp_path: Path) -> None
         book = await stub.GetBook(pb.GetBookRequest(symbol="AAA"))
         assert book.bids[0].quantity == 4
     run_engine(tmp_path, check, symbols=("AAA", "BBB"))
+
+
+def test_kill_9_mid_load_keeps_every_acknowledged_order(tmp_path: Path) -> None:
+    port = _free_port()
+    proc = _engine_process(port, tmp_path)
+    acked: dict[str, tuple[int, int]] = {}  # client_order_id -> (order_id, filled at ack)
+
+    async def load() -> None:
+        async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as channel:
+            await asyncio.wait_for(channel.channel_ready(), 20)
+            stub = pb_grpc.MatchingEngineStub(channel)
+
+            async def unary(worker: int) -> None:
+                rng = random.Random(worker)
+                for i in range(100_000):
+                    cid = f"u{worker}-{i}"
+                    reply = await stub.SubmitOrder(order(
+                        symbol=rng.choice(("AAA", "BBB")), side=rng.choice((pb.BUY, pb.SELL)),
+                        price=rng.randint(95, 105), qty=rng.randint(1, 5), cid=cid))
+                    acked[cid] = (reply.order.order_id, reply.order.filled_quantity)
+
+            async def stream() -> None:
+                requests = (order(symbol="AAA", side=pb.SELL if i % 2 else pb.BUY,
+                                  price=100 + i % 7 - 3, qty=1 + i % 3, cid=f"s{i}")
+                            for i in range(1_000_000))
+                async for reply in stub.SubmitOrders(requests):
+                    acked[reply.order.client_order_id] = (reply.order.order_id,
+                                                          reply.order.filled_quantity)
+
+            async def killer() -> None:
+                while len(acked) < 1500:
+                    await asyncio.sleep(0.01)
+                proc.kill()  # SIGKILL: no flush, no goodbye
+
+            results = await asyncio.gather(stream(), *(unary(w) for w in range(4)), killer(),
+                                           return_exceptions=True)
+            assert all(isinstance(r, grpc.aio.AioRpcError) for r in results[:5]), results
+
+    try:
+        asyncio.run(load())
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        proc.wait()
+    assert proc.returncode == -signal.SIGKILL
+
+    async def check(stub: pb_grpc.MatchingEngineStub, server: EngineServer) -> None:
+        ids = [order_id for order_id, _ in acked.values()]
+        assert len(set(ids)) == len(ids)  # no order id handed out twice
+        for cid, (order_id, filled) in acked.items():
+            got = (await stub.GetOrder(pb.GetOrderRequest(order_id=order_id))).order
+            assert got.client_order_id == cid and got.filled_quantity >= filled
+        health = await stub.Health(pb.HealthRequest())
+        assert health.orders_total >= len(acked)
+        for symbol in ("AAA", "BBB"):
+            book = await stub.GetBook(pb.GetBookRequest(symbol=symbol))
+            assert not book.bids or not book.asks or book.bids[0].price_ticks < book.asks[0].price_ticks
+        fresh = await stub.SubmitOrder(order(symbol="AAA", price=1))
+        assert fresh.order.order_id > max(ids)
+    run_engine(tmp_path, check, symbols=("AAA", "BBB"))
+
+
+@pytest.mark.skipif(not os.environ.get("HFTPERF_TEST_POSTGRES_DSN"),
+                    reason="set HFTPERF_TEST_POSTGRES_DSN=postgresql://... to run PostgreSQL tests")
+def test_postgres_store_survives_restart(tmp_path: Path) -> None:
+    dsn = os.environ["HFTPERF_TEST_POSTGRES_DSN"]
+    schema = f"hftperf_engine_{os.getpid()}_{int(time.time())}"
+    options: dict[str, object] = {"schema": schema}
+    ids: list[int] = []
+
+    async def trade(stub: pb_grpc.MatchingEngineStub, server: EngineServer) -> None:
+        ids.append((await stub.SubmitOrder(order(side=pb.SELL, price=105, qty=4))).order.order_id)
+        replies = [r async for r in stub.SubmitOrders(iter([order(price=101 + i) for i in range(5)]))]
+        ids.extend(r.order.order_id for r in replies)
+        assert replies[-1].fills[0].maker_order_id == ids[0]
+
+    async def check(stub: pb_grpc.MatchingEngineStub, server: EngineServer) -> None:
+        book = await stub.GetBook(pb.GetBookRequest(symbol="BTC-USD"))
+        assert [(lv.price_ticks, lv.quantity) for lv in book.asks] == [(105, 3)]
+        assert [lv.price_ticks for lv in book.bids] == [104, 103, 102, 101]
+        got = await stub.GetOrder(pb.GetOrderRequest(order_id=ids[0]))
+        assert got.order.status == pb.PARTIALLY_FILLED and len(got.fills) == 1
+        assert (await stub.SubmitOrder(order(price=1))).order.order_id == max(ids) + 1
+
+    try:
+        run_engine(tmp_path, trade, db_dsn=dsn, store_options=options)
+        run_engine(tmp_path, check, db_dsn=dsn, store_options=options)
+    finally:
+        import psycopg
+        with psycopg.connect(dsn, autocommit=True) as conn:
+            conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
