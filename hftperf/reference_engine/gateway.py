@@ -285,7 +285,7 @@ def _parse_order(body: bytes, symbols: frozenset[str]) -> pb.OrderRequest:
     """Validate a POST /orders body into an engine request, naming the first bad field."""
     try:
         obj = json.loads(body)
-    except ValueError as exc:
+    except (ValueError, RecursionError) as exc:  # RecursionError: absurdly deep nesting
         raise _ApiError(400, "malformed_json", "body", f"body is not valid JSON: {exc}") from None
     if not isinstance(obj, dict):
         raise _ApiError(400, "malformed_json", "body", "body must be a JSON object")

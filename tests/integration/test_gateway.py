@@ -174,6 +174,8 @@ BAD_ORDERS: list[tuple[str, bytes, int, str]] = [
     ("null body", b"null", 400, "body"),
     ("empty body", b"", 400, "body"),
     ("not utf-8", b"\xff\xfe{", 400, "body"),
+    ("deep nesting", b"[" * 60_000, 400, "body"),
+    ("huge integer", b'{"symbol":"AAA","quantity":' + b"9" * 5000 + b"}", 400, "body"),
     ("unknown symbol", b'{"symbol":"ZZZ","side":"buy","type":"limit","price":1,"quantity":1}', 422, "symbol"),
     ("missing symbol", b'{"side":"buy","type":"limit","price":1,"quantity":1}', 422, "symbol"),
     ("zero quantity", b'{"symbol":"AAA","side":"buy","type":"limit","price":1,"quantity":0}', 422, "quantity"),
