@@ -102,7 +102,7 @@ class Store(abc.ABC):
 
     def __init__(self) -> None:
         self._loop: asyncio.AbstractEventLoop | None = None
-        self._cond = threading.Condition()
+        self._cond = threading.Condition(threading.Lock())  # not the default RLock: cheaper
         self._open: _Batch | None = None
         self._closing = False
         self._thread: threading.Thread | None = None
