@@ -52,11 +52,11 @@ def _option(flag: str, parse, text: str | None):  # type: ignore[no-untyped-def]
 
 def build_plan(url: str, method: str, body: str | None, headers: list[str], template: bool,
                connections: int, duration: str, rate: str | None, workers: int | None,
-               warmup: str, timeout: str) -> LoadPlan:
+               warmup: str, timeout: str, server_timing: bool = False) -> LoadPlan:
     """Turn the command-line options into a validated LoadPlan (UsageError on bad input)."""
     rate_per_s = _option("--rate", parse_rate_per_s, rate)
     spec = RequestSpec(url=url, method=method.upper(), headers=_parse_headers(headers),
-                       body=_read_body(body), template=template)
+                       body=_read_body(body), template=template, capture_server_timing=server_timing)
     try:
         spec.target  # noqa: B018 - validates the URL
     except ValueError as exc:
@@ -84,6 +84,7 @@ _HELP_RATE = "Open loop at this total rate (req/s); default closed loop"
 _HELP_WORKERS = "Load-generating processes (default: one per two cores, at most one per 8 connections)"
 _HELP_HLOG = "Write interval histograms (HdrHistogram log format) here"
 _HELP_DURATION = "Measured time after warm-up, e.g. 10s, 1m"
+_HELP_SERVER_TIMING = "Record the parts of each response's Server-Timing header in histograms of their own"
 
 
 def load(
@@ -99,12 +100,13 @@ def load(
     warmup: Annotated[str, typer.Option("--warmup", help="Warm-up time excluded from the figures")] = "1s",
     timeout: Annotated[str, typer.Option("--timeout", help="Per-request timeout")] = "10s",
     hlog: Annotated[Path | None, typer.Option("--hlog", help=_HELP_HLOG)] = None,
+    server_timing: Annotated[bool, typer.Option("--server-timing", help=_HELP_SERVER_TIMING)] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object instead of the table")] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No live progress")] = False,
 ) -> int:
     """Send load to one URL and report throughput, errors and latency percentiles."""
     plan = build_plan(url, method, body, header or [], template, connections, duration, rate, workers, warmup,
-                      timeout)
+                      timeout, server_timing)
     comment = f"hftperf load {url}; values in microseconds"
     writer = HlogWriter(hlog, time.time() + plan.warmup_s, comment=comment) if hlog else None
     progress = LiveProgress(stderr, plan, enabled=not quiet and not as_json and stderr.is_terminal)
@@ -116,6 +118,8 @@ def load(
             writer.write_interval(record.start_s, record.length_s, report.latency)
             if report.schedule_lag is not None:
                 writer.write_interval(record.start_s, record.length_s, report.schedule_lag, tag="schedule_lag")
+            for name, part in report.server_timing.items():
+                writer.write_interval(record.start_s, record.length_s, part, tag=f"server_timing.{name}")
 
     try:
         with progress:

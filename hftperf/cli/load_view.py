@@ -80,6 +80,11 @@ def render_result_table(result: LoadResult) -> Group:
             table.add_row(f"latency {label}", format_duration_us(summary[key]))
     if result.schedule_lag is not None and result.schedule_lag.total_count:
         table.add_row("schedule lag p99", format_duration_us(result.schedule_lag.value_at_percentile(99)))
+    for name, part in result.server_timing.items():
+        if part.total_count:
+            table.add_row(f"server-timing {name} p50 / p99",
+                          f"{format_duration_us(part.value_at_percentile(50))} / "
+                          f"{format_duration_us(part.value_at_percentile(99))}")
     if result.latency.out_of_range_count:
         table.add_row("out of histogram range", f"{result.latency.out_of_range_count:,}")
     if result.interrupted:

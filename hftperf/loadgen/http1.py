@@ -113,11 +113,36 @@ class _Connection(asyncio.Protocol):
             self.transport = None
 
 
+class _CapturingConnection(_Connection):
+    """A connection that also keeps one response header (e.g. Server-Timing) of each response."""
+
+    __slots__ = ("captured",)
+
+    def __init__(self, owner: Http1Transport, slot: int) -> None:
+        super().__init__(owner, slot)
+        self.captured: bytes | None = None
+
+    def on_header(self, name: bytes, value: bytes) -> None:
+        if name.lower() == self.owner.capture_header:
+            self.captured = value
+
+    def on_message_complete(self) -> None:
+        captured, self.captured = self.captured, None
+        if captured is not None and self.busy and 200 <= self.parser.get_status_code() < 400:
+            self.owner.on_captured(self.slot, captured)
+        super().on_message_complete()
+
+
 class Http1Transport:
     """HTTP/1.1 client transport over ``slots`` keep-alive connections to one target."""
 
-    def __init__(self, target: HttpTarget, slots: int, request: bytes | Callable[[int], bytes]) -> None:
+    def __init__(self, target: HttpTarget, slots: int, request: bytes | Callable[[int], bytes],
+                 capture_header: str | None = None) -> None:
         self.target = target
+        # With a header to capture, successful responses report it through on_captured first.
+        self.capture_header = capture_header.lower().encode("latin-1") if capture_header else None
+        self._connection_class = _CapturingConnection if capture_header else _Connection
+        self.on_captured: Callable[[int, bytes], None] = _ignore_captured
         self.slots = slots
         self.connections: list[_Connection | None] = [None] * slots
         self._connecting: list[asyncio.Task[None] | None] = [None] * slots
@@ -138,7 +163,7 @@ class Http1Transport:
 
     async def _connect(self, slot: int) -> _Connection:
         assert self._loop is not None
-        connection = _Connection(self, slot)
+        connection = self._connection_class(self, slot)
         await self._loop.create_connection(lambda: connection, self.target.host, self.target.port)
         return connection
 
@@ -186,6 +211,10 @@ class Http1Transport:
         for slot in range(self.slots):
             self.reset(slot)
         await asyncio.sleep(0)
+
+
+def _ignore_captured(slot: int, value: bytes) -> None:
+    return None
 
 
 def _unset_callback(slot: int, outcome: int, done_ns: int) -> None:

@@ -34,12 +34,14 @@ class IntervalSample:
     schedule_lag: str | None  # encoded LatencyHistogram of actual minus intended send (open loop)
     latency_out_of_range: int = 0  # the HDR encoding cannot carry this count: it travels here
     lag_out_of_range: int = 0
+    # Server-Timing parts of successful responses: name → (encoded histogram, out of range)
+    server_timing: tuple[tuple[str, str, int], ...] = ()
 
 
 class Recorder:
     """Collects one worker's measurements and cuts them into interval samples."""
 
-    __slots__ = ("_lag", "_latency", "_open_loop", "errors", "lag_ns", "latency_ns", "ok", "sent")
+    __slots__ = ("_lag", "_latency", "_open_loop", "errors", "lag_ns", "latency_ns", "ok", "sent", "server_timing_ns")
 
     def __init__(self, open_loop: bool, highest_us: int) -> None:
         self.latency_ns = array("q")  # raw values, appended on the hot path
@@ -47,19 +49,25 @@ class Recorder:
         self.sent = 0
         self.ok = 0
         self.errors = [0] * ERROR_SLOTS
+        self.server_timing_ns: dict[str, array] = {}  # filled only when Server-Timing is captured
         self._open_loop = open_loop
         self._latency = LatencyHistogram(highest_us)
         self._lag = LatencyHistogram(highest_us)
 
     def rotate(self, index: int, start_s: float, length_s: float) -> IntervalSample:
         """Close the current interval: fold the buffers into histograms and reset the counters."""
-        self._latency.reset()
-        _flush(self.latency_ns, self._latency)
         lag_encoded: str | None = None
         if self._open_loop:
             self._lag.reset()
             _flush(self.lag_ns, self._lag)
             lag_encoded = self._lag.encode()
+        timing = []
+        for name, buffer_ns in self.server_timing_ns.items():
+            self._latency.reset()
+            _flush(buffer_ns, self._latency)
+            timing.append((name, self._latency.encode(), self._latency.out_of_range_count))
+        self._latency.reset()
+        _flush(self.latency_ns, self._latency)
         sample = IntervalSample(
             index=index,
             start_s=start_s,
@@ -71,6 +79,7 @@ class Recorder:
             schedule_lag=lag_encoded,
             latency_out_of_range=self._latency.out_of_range_count,
             lag_out_of_range=self._lag.out_of_range_count if self._open_loop else 0,
+            server_timing=tuple(timing),
         )
         self.sent = 0
         self.ok = 0

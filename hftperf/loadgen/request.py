@@ -42,6 +42,7 @@ class RequestSpec:
     body: bytes = b""
     template: bool = False  # expand ${...} placeholders in the body for every request
     seed: int = 0
+    capture_server_timing: bool = False  # record the response's Server-Timing parts
 
     @property
     def target(self) -> HttpTarget:

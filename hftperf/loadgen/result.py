@@ -34,6 +34,7 @@ class IntervalRecord:
     schedule_lag: str | None
     latency_out_of_range: int = 0
     lag_out_of_range: int = 0
+    server_timing: tuple[tuple[str, str, int], ...] = ()  # (part, encoded histogram, out of range)
 
     def latency_histogram(self) -> LatencyHistogram:
         """The decoded latency histogram, with its out-of-range count."""
@@ -47,6 +48,7 @@ class IntervalReport:
     record: IntervalRecord
     latency: LatencyHistogram
     schedule_lag: LatencyHistogram | None
+    server_timing: dict[str, LatencyHistogram] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -65,6 +67,7 @@ class LoadResult:
     schedule_lag: LatencyHistogram | None
     intervals: tuple[IntervalRecord, ...] = field(repr=False)  # empty unless plan.keep_intervals
     interrupted: bool = False
+    server_timing: dict[str, LatencyHistogram] = field(default_factory=dict)  # part → durations (µs)
 
     @property
     def failed(self) -> int:
@@ -101,6 +104,9 @@ class LoadResult:
                 if self.schedule_lag is not None and self.schedule_lag.total_count
                 else None
             ),
+            "server_timing_us": (
+                {name: h.summary_us() for name, h in self.server_timing.items() if h.total_count} or None
+            ),
             "out_of_range": self.latency.out_of_range_count,
             "interrupted": self.interrupted,
             "histogram": self.latency.encode(),
@@ -120,6 +126,7 @@ class Aggregator:
         self._sent = 0
         self._ok = 0
         self._errors: dict[str, int] = {}
+        self.server_timing: dict[str, LatencyHistogram] = {}
 
     def add(self, sample: IntervalSample) -> None:
         """Take one worker's interval; emit the merged interval once every worker sent it.
@@ -143,6 +150,18 @@ class Aggregator:
         self.latency.merge(latency)
         if lag is not None and self.schedule_lag is not None:
             self.schedule_lag.merge(lag)
+        timing: dict[str, LatencyHistogram] = {}
+        for sample in samples:
+            for name, encoded, out_of_range in sample.server_timing:
+                part = LatencyHistogram.decode(encoded, out_of_range_count=out_of_range)
+                if name in timing:
+                    timing[name].merge(part)
+                else:
+                    timing[name] = part
+        for name, part in timing.items():
+            if name not in self.server_timing:
+                self.server_timing[name] = LatencyHistogram(self.plan.highest_us)
+            self.server_timing[name].merge(part)
         first = min(samples, key=lambda s: s.start_s)
         record = IntervalRecord(
             index=first.index,
@@ -155,6 +174,7 @@ class Aggregator:
             schedule_lag=lag.encode() if lag is not None else None,
             latency_out_of_range=latency.out_of_range_count,
             lag_out_of_range=lag.out_of_range_count if lag is not None else 0,
+            server_timing=tuple((name, h.encode(), h.out_of_range_count) for name, h in timing.items()),
         )
         if self.plan.keep_intervals:
             self._records.append(record)
@@ -163,7 +183,7 @@ class Aggregator:
         for name, count in record.errors.items():
             self._errors[name] = self._errors.get(name, 0) + count
         if self.on_interval is not None:
-            self.on_interval(IntervalReport(record, latency, lag))
+            self.on_interval(IntervalReport(record, latency, lag, timing))
 
     def result(self, summaries: list[WorkerSummary]) -> LoadResult:
         """Flush what is left and total everything up."""
@@ -182,4 +202,5 @@ class Aggregator:
             schedule_lag=self.schedule_lag,
             intervals=tuple(sorted(self._records, key=lambda r: r.index)),
             interrupted=any(s.interrupted for s in summaries),
+            server_timing=self.server_timing,
         )

@@ -21,7 +21,8 @@ def make_transport(part: WorkerPlan) -> Transport:
     """The transport for a worker's share of the plan."""
     plan = part.plan
     request = request_builder(plan.request, part.worker_index, plan.workers)
-    return Http1Transport(plan.request.target, part.connections, request)
+    capture = "server-timing" if plan.request.capture_server_timing else None
+    return Http1Transport(plan.request.target, part.connections, request, capture_header=capture)
 
 
 def new_event_loop() -> asyncio.AbstractEventLoop:

@@ -11,12 +11,14 @@ from __future__ import annotations
 
 import asyncio
 import time
+from array import array
 from collections.abc import Callable
 from dataclasses import dataclass
 
 from hftperf.loadgen.plan import WorkerPlan
 from hftperf.loadgen.recorder import IntervalSample, Recorder
 from hftperf.loadgen.schedule import ConstantRate
+from hftperf.loadgen.server_timing import parse_server_timing
 from hftperf.loadgen.transport import OK, ErrorClass, Transport
 
 __all__ = ["IntervalSink", "Worker", "WorkerSummary"]
@@ -76,6 +78,8 @@ class Worker:
     async def prepare(self) -> None:
         """Open the transport's connections (before the common start time)."""
         self._loop = asyncio.get_running_loop()
+        if self.part.plan.request.capture_server_timing and hasattr(self.transport, "on_captured"):
+            self.transport.on_captured = self._on_server_timing  # type: ignore[attr-defined]
         await self.transport.open(self.on_complete)
 
     async def run(self) -> WorkerSummary:
@@ -159,6 +163,17 @@ class Worker:
             self.idle.append(slot)
             if self._wake is None or self.next_due_ns <= done_ns:
                 self._pump()
+
+    def _on_server_timing(self, slot: int, value: bytes) -> None:
+        """Record the Server-Timing parts of a successful measured response."""
+        if not self.measured[slot]:
+            return
+        buffers = self.recorder.server_timing_ns
+        for name, duration_ns in parse_server_timing(value):
+            buffer = buffers.get(name)
+            if buffer is None:
+                buffer = buffers[name] = array("q")
+            buffer.append(duration_ns)
 
     def _redispatch(self, slot: int) -> None:
         if self.sending and not self.busy[slot]:

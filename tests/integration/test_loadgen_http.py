@@ -136,3 +136,17 @@ def test_values_beyond_the_histogram_range_are_counted_not_dropped() -> None:
     _assert_accounted(result)
     assert result.latency.out_of_range_count == result.ok > 0
     assert result.to_dict()["out_of_range"] == result.ok
+
+
+def test_server_timing_parts_get_histograms_of_their_own() -> None:
+    with behaviour_server("timing") as url:
+        plan = LoadPlan(RequestSpec(url + "/", capture_server_timing=True), connections=2, duration_s=0.5,
+                        warmup_s=0.1, rate_per_s=400)
+        result = run_load(plan)
+    _assert_accounted(result)
+    assert set(result.server_timing) == {"gateway", "engine", "db"}  # "cache" has no dur
+    for name, expected_us in (("gateway", 1500), ("engine", 500), ("db", 250)):
+        part = result.server_timing[name]
+        assert part.total_count == result.ok
+        assert part.min_us == part.max_us == pytest.approx(expected_us, rel=0.002)
+    assert set(result.to_dict()["server_timing_us"]) == {"gateway", "engine", "db"}

@@ -2,7 +2,8 @@
 
 Usage: python behaviour_server.py MODE [ARG]; prints "PORT <n>" once listening on 127.0.0.1.
 Modes: ok, delay MS, stall (blocks the whole loop 200 ms once per second), status CODE,
-garbage, reset, silent, chunked, close (Connection: close on every response).
+garbage, reset, silent, chunked, close (Connection: close on every response),
+timing (a fixed Server-Timing header: gateway 1.5 ms, engine 0.5 ms, db 0.25 ms).
 Running in its own process keeps it off the load generator's GIL.
 """
 
@@ -19,13 +20,16 @@ import httptools
 BODY = b'{"status":"ok"}'
 
 
-def response(status: int = 200, close: bool = False) -> bytes:
+TIMING = 'Server-Timing: gateway;dur=1.5, engine;dur=0.5;desc="match", db;dur=0.25, cache;desc=miss\r\n'
+
+
+def response(status: int = 200, close: bool = False, extra: str = "") -> bytes:
     reason = {200: "OK", 500: "Internal Server Error", 503: "Service Unavailable", 429: "Too Many Requests"}
     head = (f"HTTP/1.1 {status} {reason.get(status, 'X')}\r\nContent-Type: application/json\r\n"
             f"Content-Length: {len(BODY)}\r\n")
     if close:
         head += "Connection: close\r\n"
-    return head.encode() + b"\r\n" + BODY
+    return (head + extra).encode() + b"\r\n" + BODY
 
 
 CHUNKED = (b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
@@ -66,6 +70,8 @@ class Handler(asyncio.Protocol):
             transport.abort()
         elif mode == "silent":
             pass
+        elif mode == "timing":
+            transport.write(response(extra=TIMING))
         elif mode == "chunked":
             transport.write(CHUNKED)
         elif mode == "close":
