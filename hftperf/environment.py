@@ -181,12 +181,10 @@ def _shown(env: Mapping[str, Any], key: str) -> str:
 def metadata_mismatches(env_a: Mapping[str, Any], env_b: Mapping[str, Any]) -> list[str]:
     """One readable line per checked key whose value differs, in CHECKED_METADATA order.
 
-    A key absent from both is not a mismatch; absent from one side is shown as ``(missing)``.
+    An absent key counts as None (unknown either way); it is shown as ``(missing)``.
     """
-    lines = []
-    for key in CHECKED_METADATA:
-        if key not in env_a and key not in env_b:
-            continue
-        if env_a.get(key) != env_b.get(key) or (key in env_a) != (key in env_b):
-            lines.append(f"{key}: {_shown(env_a, key)} vs {_shown(env_b, key)}")
-    return lines
+    return [
+        f"{key}: {_shown(env_a, key)} vs {_shown(env_b, key)}"
+        for key in CHECKED_METADATA
+        if env_a.get(key) != env_b.get(key)
+    ]
