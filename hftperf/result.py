@@ -308,7 +308,7 @@ def validate_document(data: Any) -> None:
     schema_id = data.get("schema")
     if schema_id is None:
         raise DataError('not a result document: no "schema" field')
-    if schema_id not in _SCHEMA_FILES:
+    if not isinstance(schema_id, str) or schema_id not in _SCHEMA_FILES:
         if isinstance(schema_id, str) and schema_id.startswith(_SCHEMA_PREFIX):
             raise DataError(f"unsupported result schema {schema_id!r} (this hftperf reads {SCHEMA!r})")
         raise DataError(f"not a result document: unknown schema {schema_id!r}")

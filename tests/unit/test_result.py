@@ -300,6 +300,7 @@ def test_missing_file_and_empty_directory(tmp_path: Path) -> None:
         ("{}", 'no "schema" field'),
         ('{"schema": "hftperf.result/2"}', "unsupported result schema 'hftperf.result/2'"),
         ('{"schema": "pyperf/1.0"}', "unknown schema 'pyperf/1.0'"),
+        ('{"schema": ["hftperf.result/1"]}', "unknown schema ['hftperf.result/1']"),
     ],
 )
 def test_unreadable_or_foreign_files(tmp_path: Path, text: str, fragment: str) -> None:
