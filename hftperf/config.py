@@ -106,7 +106,9 @@ def _expectation(hint: Any, meta: Mapping[str, Any]) -> str:
     if origin is Literal:
         return "one of " + ", ".join(repr(a) for a in args)
     if origin is tuple:
-        return "a list of " + _expectation(args[0], {}).removeprefix("an ").removeprefix("a ") + "s"
+        item = _expectation(args[0], {})
+        plural = item.startswith(("a ", "an ")) and " " not in item.split(" ", 1)[1]
+        return f"a list of {item.split(' ', 1)[1]}s" if plural else f"a list of values, each {item}"
     if origin in (dict, Mapping) or dataclasses.is_dataclass(hint):
         return "a table"
     names = {bool: "true or false", int: "an integer", float: "a number", str: "a string"}
@@ -202,10 +204,19 @@ def _fields_by_key(cls: type) -> dict[str, dataclasses.Field[Any]]:
     return {f.metadata.get("key", f.name): f for f in dataclasses.fields(cast(Any, cls)) if f.init}
 
 
-def _unknown_key(where: str, key: str, known: Collection[str]) -> ConfigError:
-    close = difflib.get_close_matches(key, known, n=1)
+def _unknown_key(path: str, key: str, known: Mapping[str, str] | Collection[str]) -> ConfigError:
+    """Unknown ``key`` at ``path``; ``known`` maps field names to keys, so 'rate_per_s' suggests 'rate'."""
+    by_name = known if isinstance(known, Mapping) else {}
+    close = [by_name[key]] if key in by_name else difflib.get_close_matches(key, list(known), n=1)
+    if by_name and not close:
+        close = difflib.get_close_matches(key, list(by_name.values()), n=1)
     hint = f" (did you mean {close[0]!r}?)" if close else ""
-    return ConfigError(f"{_child(where, key)}: unknown key{hint}; expected one of: {', '.join(known)}")
+    keys = by_name.values() if by_name else known
+    return ConfigError(f"{path}: unknown key{hint}; expected one of: {', '.join(keys)}")
+
+
+def _key_names(by_key: Mapping[str, dataclasses.Field[Any]]) -> dict[str, str]:
+    return {f.name: key for key, f in by_key.items()} | {key: key for key in by_key}
 
 
 def load_params(cls: type[T], mapping: Any, where: str, *, duration_scale: float = 1.0) -> T:
@@ -222,12 +233,14 @@ def load_params(cls: type[T], mapping: Any, where: str, *, duration_scale: float
     hints = get_type_hints(cls)
     for key in mapping:
         if key not in by_key:
-            raise _unknown_key(where, str(key), list(by_key))
+            raise _unknown_key(_child(where, str(key)), str(key), _key_names(by_key))
     kwargs: dict[str, Any] = {}
     for key, f in by_key.items():
         if key in mapping:
             kwargs[f.name] = _convert(mapping[key], hints[f.name], _child(where, key), f.metadata, False,
                                       duration_scale)
+        elif f.metadata.get("scaled") and f.default is not dataclasses.MISSING:
+            kwargs[f.name] = f.default * duration_scale  # defaults are scaled like written values
         elif f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:
             expected = _expectation(hints[f.name], f.metadata)
             raise ConfigError(f"{_child(where, key)}: missing required key; expected {expected}")
@@ -241,7 +254,7 @@ def _apply(obj: T, key: str, value: Any, where: str) -> T:
     """``obj`` with the field whose TOML key is ``key`` set from an environment/CLI value."""
     by_key = _fields_by_key(type(obj))
     if key not in by_key:
-        raise _unknown_key(where, key, list(by_key))
+        raise _unknown_key(where, key, _key_names(by_key))
     f = by_key[key]
     converted = _convert(value, get_type_hints(type(obj))[f.name], where, f.metadata, True, 1.0)
     try:
@@ -572,7 +585,7 @@ def load_config(path: Path | None, overrides: Mapping[str, Any] | None = None,
         document, digest = _read_toml(path)
         for key in document:
             if key not in _TOP_LEVEL:
-                raise _unknown_key(f"{file}:", key, _TOP_LEVEL)
+                raise _unknown_key(f"{file}: {key}", key, _TOP_LEVEL)
     run_table = document.get("run", {})
     run = load_params(_RunSection, run_table, f"{file}: run")
     if path is not None and "label" not in run_table:
