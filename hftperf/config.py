@@ -19,7 +19,7 @@ import re
 import tomllib
 import types
 from collections.abc import Callable, Collection, Iterable, Mapping
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path, PurePath
 from typing import Any, Literal, TypeVar, Union, cast, get_args, get_origin, get_type_hints
 from urllib.parse import urlsplit
@@ -258,7 +258,7 @@ def _apply(obj: T, key: str, value: Any, where: str) -> T:
     f = by_key[key]
     converted = _convert(value, get_type_hints(type(obj))[f.name], where, f.metadata, True, 1.0)
     try:
-        return dataclasses.replace(cast(Any, obj), **{f.name: converted})
+        return cast(T, dataclasses.replace(cast(Any, obj), **{f.name: converted}))
     except ValueError as exc:
         raise ConfigError(f"{where}: {exc}") from None
 
@@ -467,11 +467,12 @@ class RunConfig:
         """``out_dir``, or ``results/<UTC timestamp>-<label>`` for a run started at ``started_at``."""
         if self.out_dir is not None:
             return self.out_dir
-        return Path("results") / f"{started_at.strftime('%Y%m%dT%H%M%SZ')}-{self.label}"
+        stamp = started_at.astimezone(UTC).strftime("%Y%m%dT%H%M%SZ")
+        return Path("results") / f"{stamp}-{self.label}"
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready form (paths as strings, thresholds as their text) for result files."""
-        data = _jsonable(dataclasses.asdict(dataclasses.replace(self, scenarios=())))
+        data: dict[str, Any] = _jsonable(dataclasses.asdict(dataclasses.replace(self, scenarios=())))
         data["scenarios"] = [
             {**_jsonable({k: v for k, v in dataclasses.asdict(s).items() if k not in ("thresholds", "where")}),
              "thresholds": [t.text for t in s.thresholds]}
@@ -485,7 +486,7 @@ def _jsonable(value: Any) -> Any:
         return {str(k): _jsonable(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
         return [_jsonable(v) for v in value]
-    return str(value) if isinstance(value, PurePath) else value
+    return value if isinstance(value, (str, int, float, bool, type(None))) else str(value)  # paths, TOML dates
 
 
 # -- loading --------------------------------------------------------------------------------
@@ -525,7 +526,7 @@ def _parse_scenario(table: Any, where: str, scale: float) -> ScenarioConfig:
 
 
 def _parse_scenarios(raw: Any, file: str, scale: float,
-                     known_kinds: Collection[str] | None) -> tuple[ScenarioConfig, ...]:
+                     known_kinds: Collection[str] | Mapping[str, type | None] | None) -> tuple[ScenarioConfig, ...]:
     if raw is None or raw == []:
         raise ConfigError(f"{file}: no scenarios; expected at least one [[scenario]] table")
     if not isinstance(raw, list):
@@ -543,6 +544,9 @@ def _parse_scenarios(raw: Any, file: str, scale: float,
             key, note = ("kind", "") if "kind" in table else ("name", " (kind defaults to the name)")
             raise ConfigError(f"{where}.{key}: unknown scenario kind {scenario.kind!r}{note}; "
                               f"expected one of: {', '.join(sorted(known_kinds))}")
+        params_type = known_kinds.get(scenario.kind) if isinstance(known_kinds, Mapping) else None
+        if params_type is not None:
+            scenario.parse_params(params_type)  # fail now, before any stack starts
         scenarios.append(scenario)
     return tuple(scenarios)
 
@@ -570,9 +574,11 @@ def _resolve_stack(run: _RunSection, layer: Mapping[str, int], where: Mapping[st
 
 def load_config(path: Path | None, overrides: Mapping[str, Any] | None = None,
                 environ: Mapping[str, str] | None = None,
-                known_kinds: Collection[str] | None = None) -> RunConfig:
+                known_kinds: Collection[str] | Mapping[str, type | None] | None = None) -> RunConfig:
     """Load a run configuration: defaults < TOML file < environment < ``overrides``.
 
+    ``known_kinds`` lists the scenario kinds; when it maps each kind to its params dataclass,
+    every scenario's own keys are validated here too, so that bad params fail before a run.
     ``overrides`` uses [run] keys (``target``, ``out``, ``duration_scale``, ...) and dotted keys
     for the other sections (``stack.workers``, ``grpc.keepalive_time``); None values are
     skipped. ``environ`` defaults to no environment (pass ``os.environ`` from the CLI).

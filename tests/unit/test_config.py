@@ -298,6 +298,13 @@ def test_scenario_params_errors_name_the_scenario_key(tmp_path: Path) -> None:
     assert str(info.value) == f"{path}: scenario[1].mix: expected shares that sum to 1, got 0.5"
 
 
+def test_params_are_validated_at_load_when_kinds_map_to_params_types(tmp_path: Path) -> None:
+    path = write(tmp_path, MINIMAL + '[[scenario]]\nname = "order-latency"\nconections = 3\n')
+    assert load_config(path, known_kinds=KINDS).scenarios[1].params == {"conections": 3}
+    message = config_error(path, known_kinds=PARAMS)
+    assert message.startswith(f"{path}: scenario[1].conections: unknown key (did you mean 'connections'?)")
+
+
 # -- load_params ----------------------------------------------------------------------------
 
 
