@@ -17,7 +17,7 @@ from collections.abc import Callable
 
 import httptools
 
-from hftperf.loadgen.request import HttpTarget
+from hftperf.loadgen.request import HttpTarget, RequestSource
 from hftperf.loadgen.transport import (
     OK,
     CompletionCallback,
@@ -113,41 +113,62 @@ class _Connection(asyncio.Protocol):
             self.transport = None
 
 
-class _CapturingConnection(_Connection):
-    """A connection that also keeps one response header (e.g. Server-Timing) of each response."""
+class _ObservingConnection(_Connection):
+    """A connection that also reports one header and/or the body of each response.
 
-    __slots__ = ("captured",)
+    Used when Server-Timing is captured or when the request source learns from responses
+    (an order mix cancelling its own resting orders); plain runs keep the leaner parent.
+    """
+
+    __slots__ = ("body", "captured")
 
     def __init__(self, owner: Http1Transport, slot: int) -> None:
         super().__init__(owner, slot)
         self.captured: bytes | None = None
+        self.body = bytearray()
 
     def on_header(self, name: bytes, value: bytes) -> None:
         if name.lower() == self.owner.capture_header:
             self.captured = value
 
+    def on_body(self, chunk: bytes) -> None:
+        if self.owner.observe_body and len(self.body) < _MAX_OBSERVED_BODY:
+            self.body += chunk
+
     def on_message_complete(self) -> None:
         captured, self.captured = self.captured, None
-        if captured is not None and self.busy and 200 <= self.parser.get_status_code() < 400:
-            self.owner.on_captured(self.slot, captured)
+        if self.busy:
+            self.owner.observe(self.slot, self.parser.get_status_code(), captured, self.body)
+        self.body.clear()
         super().on_message_complete()
+
+
+_MAX_OBSERVED_BODY = 64 * 1024  # a hostile body cannot make the observer buffer megabytes
 
 
 class Http1Transport:
     """HTTP/1.1 client transport over ``slots`` keep-alive connections to one target."""
 
-    def __init__(self, target: HttpTarget, slots: int, request: bytes | Callable[[int], bytes],
+    def __init__(self, target: HttpTarget, slots: int, request: bytes | Callable[[int], bytes] | RequestSource,
                  capture_header: str | None = None) -> None:
         self.target = target
         # With a header to capture, successful responses report it through on_captured first.
         self.capture_header = capture_header.lower().encode("latin-1") if capture_header else None
-        self._connection_class = _CapturingConnection if capture_header else _Connection
         self.on_captured: Callable[[int, bytes], None] = _ignore_captured
+        self._source = request if isinstance(request, RequestSource) else None
+        self.observe_body = bool(self._source and self._source.wants_response_body)
+        observing = capture_header is not None or self._source is not None
+        self._connection_class = _ObservingConnection if observing else _Connection
+        self._slot_request = [0] * slots  # request index per slot, for the source's observe()
         self.slots = slots
         self.connections: list[_Connection | None] = [None] * slots
         self._connecting: list[asyncio.Task[None] | None] = [None] * slots
         self._static = request if isinstance(request, bytes) else None
-        self._build = None if isinstance(request, bytes) else request
+        self._build: Callable[[int], bytes] | None = None
+        if self._source is not None:
+            self._build = self._source.build
+        elif not isinstance(request, (bytes, RequestSource)):
+            self._build = request
         self._loop: asyncio.AbstractEventLoop | None = None
         self.on_complete: CompletionCallback = _unset_callback
 
@@ -167,8 +188,16 @@ class Http1Transport:
         await self._loop.create_connection(lambda: connection, self.target.host, self.target.port)
         return connection
 
+    def observe(self, slot: int, status: int, captured: bytes | None, body: bytearray) -> None:
+        """A complete response on an observing connection: hand header and body on."""
+        if captured is not None and 200 <= status < 400:
+            self.on_captured(slot, captured)
+        if self._source is not None:
+            self._source.observe(self._slot_request[slot], status, bytes(body))
+
     def send(self, slot: int, request_index: int) -> None:
         """Write the request on the slot's connection, connecting first when there is none."""
+        self._slot_request[slot] = request_index
         data = self._static if self._static is not None else self._build(request_index)  # type: ignore[misc]
         connection = self.connections[slot]
         if connection is not None and connection.transport is not None:

@@ -15,11 +15,32 @@ import random
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Protocol, runtime_checkable
 from urllib.parse import urlsplit
 
 __all__ = ["HttpTarget", "RequestSpec", "parse_http_url", "render_head", "request_builder"]
 
 _PLACEHOLDER_RE = re.compile(r"\$\{(seq|rand:(-?\d+):(-?\d+)|choice:([^}]*))\}")
+
+
+@runtime_checkable
+class RequestSource(Protocol):
+    """Builds each request's bytes and may learn from the responses (e.g. order ids to cancel)."""
+
+    wants_response_body: bool
+
+    def build(self, index: int) -> bytes:
+        """The complete HTTP/1.1 request (head and body) for the worker-local request ``index``."""
+
+    def observe(self, index: int, status: int, body: bytes) -> None:
+        """Called with each complete response (body only when ``wants_response_body``)."""
+
+
+class RequestSourceFactory(Protocol):
+    """A picklable description that makes one RequestSource per worker process."""
+
+    def create(self, spec: RequestSpec, worker_index: int, workers: int) -> RequestSource:
+        """The source for worker ``worker_index`` of ``workers``."""
 
 
 @dataclass(frozen=True)
@@ -43,6 +64,7 @@ class RequestSpec:
     template: bool = False  # expand ${...} placeholders in the body for every request
     seed: int = 0
     capture_server_timing: bool = False  # record the response's Server-Timing parts
+    source: RequestSourceFactory | None = None  # builds requests itself (method/body here unused)
 
     @property
     def target(self) -> HttpTarget:
@@ -120,8 +142,11 @@ def _compile_template(body: str, rng: random.Random) -> list[str | Callable[[int
     return [piece for piece in pieces if piece != ""]
 
 
-def request_builder(spec: RequestSpec, worker_index: int = 0, workers: int = 1) -> bytes | Callable[[int], bytes]:
-    """Return the request bytes (static) or a function of the worker-local request index."""
+def request_builder(spec: RequestSpec, worker_index: int = 0,
+                    workers: int = 1) -> bytes | Callable[[int], bytes] | RequestSource:
+    """Return the request bytes (static), a function of the worker-local request index, or a source."""
+    if spec.source is not None:
+        return spec.source.create(spec, worker_index, workers)
     if not spec.template:
         return render_head(spec, len(spec.body)) + spec.body
     rng = random.Random(spec.seed * 1_000_003 + worker_index)
