@@ -12,8 +12,16 @@ from hftperf.errors import ExitCode, HftperfError
 
 __all__ = ["debug_enabled", "fail", "run_command", "stderr", "stdout"]
 
-stdout = Console(highlight=False)
-stderr = Console(stderr=True, highlight=False)
+def _console(stderr: bool = False) -> Console:
+    """A console; when output is not a terminal (CI logs, pipes) tables get room to breathe."""
+    console = Console(stderr=stderr, highlight=False)
+    if not console.is_terminal:
+        console = Console(stderr=stderr, highlight=False, width=160)
+    return console
+
+
+stdout = _console()
+stderr = _console(stderr=True)
 
 
 def debug_enabled() -> bool:

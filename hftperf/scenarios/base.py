@@ -59,7 +59,10 @@ class Scenario(Protocol):
 
     kind: str  # the registry name, e.g. "health-concurrent"
     summary: str  # one line for `hftperf scenarios`
-    params_type: type  # frozen dataclass of the kind-specific keys (see config.param)
+
+    @property
+    def params_type(self) -> type:
+        """The frozen dataclass of the kind-specific keys (see ``config.param``)."""
 
     def run(self, config: ScenarioConfig, params: Any, context: RunContext) -> ScenarioOutcome:
         """Run once with validated ``params`` (an instance of ``params_type``)."""

@@ -1,0 +1,82 @@
+"""``hftperf run``: the CI gate — run a scenario suite, check thresholds, write a results directory."""
+
+from __future__ import annotations
+
+import os
+import signal
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from hftperf.cli.console import stderr, stdout
+from hftperf.cli.run_view import SuiteLive, render_run_table
+from hftperf.config import load_config
+from hftperf.errors import ConfigError, DataError, ExitCode
+from hftperf.reports.summary import render_summary
+from hftperf.scenarios import REGISTRY
+from hftperf.suite import run_suite
+
+__all__ = ["run", "scenarios"]
+
+DEFAULT_CONFIG = Path("configs/default.toml")
+
+
+def _overrides(**values: object) -> dict[str, object]:
+    return {key: value for key, value in values.items() if value is not None}
+
+
+def run(
+    config: Annotated[Path, typer.Option("--config", "-f", help="Suite configuration (TOML)")] = DEFAULT_CONFIG,
+    target: Annotated[str | None, typer.Option("--target", help="Benchmark this running service (http URL)")] = None,
+    grpc_target: Annotated[str | None, typer.Option("--grpc-target", help="Engine HOST:PORT (gRPC)")] = None,
+    stack: Annotated[str | None, typer.Option("--stack", help="local: start the bundled stack; none")] = None,
+    scenario: Annotated[list[str] | None, typer.Option("--scenario", "-s", help="Run only this scenario")] = None,
+    out: Annotated[Path | None, typer.Option("--out", "-o", help="Results directory")] = None,
+    duration_scale: Annotated[float | None, typer.Option("--duration-scale", help="Multiply durations")] = None,
+    repeat: Annotated[int | None, typer.Option("--repeat", help="Run the suite N times")] = None,
+    label: Annotated[str | None, typer.Option("--label", help="Names the run and its directory")] = None,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No live progress")] = False,
+) -> int:
+    """Run the suite against the bundled stack (or --target); exit 0 all targets met, 1 not, 2 error."""
+    if not config.exists() and config == DEFAULT_CONFIG:
+        raise ConfigError(f"{config}: not found; run from a checkout of hftperf or pass --config FILE")
+    overrides = _overrides(target=target, grpc_target=grpc_target, stack=stack, out=out,
+                           duration_scale=duration_scale, repeat=repeat, label=label)
+    kinds = {kind: scenario_type.params_type for kind, scenario_type in REGISTRY.items()}
+    suite = load_config(config, overrides, environ=os.environ, known_kinds=kinds).select(scenario or [])
+    out_dir = suite.resolved_out_dir(datetime.now(UTC))
+    previous_term = signal.signal(signal.SIGTERM, signal.default_int_handler)  # SIGTERM stops like Ctrl-C
+    try:
+        with SuiteLive(stderr, enabled=not quiet and stderr.is_terminal, announce=not quiet) as live:
+            result = run_suite(suite, out_dir, progress=live)
+    finally:
+        signal.signal(signal.SIGTERM, previous_term)
+    try:
+        (out_dir / "summary.md").write_text(render_summary(result))
+    except OSError as exc:
+        raise DataError(f"cannot write {out_dir / 'summary.md'}: {exc.strerror or exc}") from None
+    _append_step_summary(render_summary(result))
+    stdout.print(render_run_table(result))
+    stdout.print(f"results: {out_dir}")
+    if result.interrupted:
+        return int(ExitCode.INTERRUPTED)
+    return int(ExitCode.OK if result.passed else ExitCode.FAILED)
+
+
+def _append_step_summary(markdown: str) -> None:
+    """GitHub Actions: append the summary to $GITHUB_STEP_SUMMARY when it is set."""
+    path = os.environ.get("GITHUB_STEP_SUMMARY")
+    if path:
+        try:
+            with open(path, "a", encoding="utf-8") as handle:
+                handle.write(markdown + "\n")
+        except OSError as exc:
+            raise DataError(f"cannot append to GITHUB_STEP_SUMMARY {path}: {exc.strerror or exc}") from None
+
+
+def scenarios() -> None:
+    """List the registered scenario kinds."""
+    for kind, scenario_type in REGISTRY.items():
+        stdout.print(f"[bold]{kind}[/bold]  {scenario_type.summary}")
