@@ -1,4 +1,4 @@
-"""The instrument: an open- and closed-loop HTTP/1.1 load generator recording HDR histograms.
+"""The instrument: an open- and closed-loop HTTP/1.1 and gRPC load generator recording HDR histograms.
 
 One entry point, :func:`run_load`; it imports neither typer, rich, docker, pandas nor matplotlib.
 """
@@ -9,20 +9,23 @@ import socket
 from collections.abc import Callable
 
 from hftperf.errors import TargetUnreachable
-from hftperf.loadgen.plan import LoadPlan, default_workers
-from hftperf.loadgen.request import RequestSpec
+from hftperf.loadgen.plan import LoadPlan, default_workers, grpc_plan
+from hftperf.loadgen.request import GrpcRequestSpec, RequestCycle, RequestSpec
 from hftperf.loadgen.result import Aggregator, IntervalRecord, IntervalReport, LoadResult
 from hftperf.loadgen.transport import ErrorClass
 
 __all__ = [
     "ErrorClass",
+    "GrpcRequestSpec",
     "IntervalRecord",
     "IntervalReport",
     "LoadPlan",
     "LoadResult",
+    "RequestCycle",
     "RequestSpec",
     "check_reachable",
     "default_workers",
+    "grpc_plan",
     "run_load",
 ]
 
@@ -48,9 +51,10 @@ def run_load(plan: LoadPlan, on_interval: Callable[[IntervalReport], None] | Non
     ``on_interval`` receives each interval merged over all workers, in order, as it completes.
     The run never outlives warm-up + duration + timeout + a short grace.
     """
-    target = plan.request.target
     if preflight:
-        check_reachable(target.host, target.port, min(plan.timeout_s, 5.0))
+        target = plan.request.target
+        host, port = plan.grpc.host_port if plan.grpc is not None else (target.host, target.port)
+        check_reachable(host, port, min(plan.timeout_s, 5.0))
     aggregator = Aggregator(plan, on_interval)
     if plan.workers == 1:
         from hftperf.loadgen.runner import run_worker

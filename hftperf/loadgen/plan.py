@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass, replace
+from typing import Any
 
 from hftperf.histogram import HIGHEST_US_DEFAULT
-from hftperf.loadgen.request import RequestSpec
+from hftperf.loadgen.request import GrpcRequestSpec, RequestSpec
 
-__all__ = ["LoadPlan", "WorkerPlan", "default_workers", "split_connections"]
+__all__ = ["LoadPlan", "WorkerPlan", "default_workers", "grpc_plan", "split_connections"]
 
 
 @dataclass(frozen=True)
@@ -25,6 +26,7 @@ class LoadPlan:
     interval_s: float = 1.0  # length of one interval histogram
     highest_us: int = HIGHEST_US_DEFAULT
     keep_intervals: bool = True  # keep every interval in the result (False: memory flat for any length)
+    grpc: GrpcRequestSpec | None = None  # set: unary gRPC calls (``request`` then describes them, see grpc_plan)
 
     def __post_init__(self) -> None:
         checks = [
@@ -40,7 +42,9 @@ class LoadPlan:
         for ok, message in checks:
             if not ok:
                 raise ValueError(message)
-        self.request.target  # noqa: B018 - raises ValueError for a bad URL
+        target = self.request.target  # raises ValueError for a bad URL
+        if self.grpc is not None and (target.host, target.port) != self.grpc.host_port:
+            raise ValueError("request must describe the gRPC target (build the plan with grpc_plan)")
 
     @property
     def open_loop(self) -> bool:
@@ -55,6 +59,11 @@ class LoadPlan:
             connections=split_connections(self.connections, self.workers)[worker_index],
             start_ns=start_ns,
         )
+
+
+def grpc_plan(spec: GrpcRequestSpec, **options: Any) -> LoadPlan:
+    """A load plan of unary gRPC calls; ``options`` are the other LoadPlan fields (connections = slots)."""
+    return LoadPlan(spec.as_request_spec(), grpc=spec, **options)
 
 
 @dataclass(frozen=True)

@@ -1,4 +1,4 @@
-"""What to send: HTTP/1.1 request specs, URL parsing and per-request body templates.
+"""What to send: HTTP/1.1 and gRPC request specs, URL parsing and per-request body templates.
 
 A body template expands placeholders per request, so order submission can be driven with
 unique or random fields without any per-request Python objects beyond the bytes sent:
@@ -15,10 +15,20 @@ import random
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Protocol, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
 from urllib.parse import urlsplit
 
-__all__ = ["HttpTarget", "RequestSpec", "parse_http_url", "render_head", "request_builder"]
+__all__ = [
+    "GrpcRequestSpec",
+    "HttpTarget",
+    "RequestCycle",
+    "RequestSpec",
+    "grpc_request_builder",
+    "parse_grpc_target",
+    "parse_http_url",
+    "render_head",
+    "request_builder",
+]
 
 _PLACEHOLDER_RE = re.compile(r"\$\{(seq|rand:(-?\d+):(-?\d+)|choice:([^}]*))\}")
 
@@ -157,5 +167,81 @@ def request_builder(spec: RequestSpec, worker_index: int = 0,
         sequence = index * workers + worker_index
         body = "".join(p if isinstance(p, str) else p(sequence) for p in pieces).encode("utf-8")
         return b"%sContent-Length: %d\r\n\r\n%s" % (head, len(body), body)
+
+    return build
+
+
+# -- gRPC -------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class GrpcRequestSpec:
+    """One gRPC unary call definition: target, method path, pre-serialized request, channel set-up.
+
+    ``request`` is either the request message's bytes or a picklable callable taking the
+    request's global sequence number (0, 1, 2, ... across all workers) and returning them;
+    the load generator never sees the proto, only bytes.
+    """
+
+    target: str  # "host:port" (IPv6 as "[::1]:50051")
+    method: str  # full method path, e.g. "/hftperf.matching.v1.MatchingEngine/SubmitOrder"
+    request: bytes | Callable[[int], bytes] = b""
+    channel_options: tuple[tuple[str, Any], ...] = ()  # grpc.aio.insecure_channel(options=...)
+    channels: int = 1  # slots are spread over this many channels (one HTTP/2 connection each)
+
+    def __post_init__(self) -> None:
+        parse_grpc_target(self.target)
+        if not (self.method.startswith("/") and self.method.count("/") == 2 and "" not in self.method[1:].split("/")):
+            raise ValueError(f"expected a gRPC method path such as '/package.Service/Method', got {self.method!r}")
+        if self.channels < 1:
+            raise ValueError("channels must be at least 1")
+
+    @property
+    def host_port(self) -> tuple[str, int]:
+        """The target's host and port."""
+        return parse_grpc_target(self.target)
+
+    def as_request_spec(self) -> RequestSpec:
+        """The same call described as HTTP (gRPC is an HTTP/2 POST to the method path)."""
+        host, port = self.host_port
+        host_part = f"[{host}]" if ":" in host else host
+        return RequestSpec(url=f"http://{host_part}:{port}{self.method}", method="POST")
+
+
+def parse_grpc_target(target: str) -> tuple[str, int]:
+    """Parse ``host:port`` (``[v6]:port``); raise ValueError with the expectation otherwise."""
+    host, sep, port_text = target.rpartition(":")
+    if host.startswith("[") and host.endswith("]"):
+        host = host[1:-1]
+    if not sep or not host or "/" in target or not port_text.isdigit() or not 0 < int(port_text) < 65536:
+        raise ValueError(f"expected a gRPC target HOST:PORT such as '127.0.0.1:50051', got {target!r}")
+    return host, int(port_text)
+
+
+@dataclass(frozen=True)
+class RequestCycle:
+    """A picklable request factory cycling through pre-built request bodies (seeded, repeatable)."""
+
+    requests: tuple[bytes, ...]
+
+    def __post_init__(self) -> None:
+        if not self.requests:
+            raise ValueError("a request cycle needs at least one request")
+
+    def __call__(self, sequence: int) -> bytes:
+        """The body of the request with global sequence number ``sequence``."""
+        requests = self.requests
+        return requests[sequence % len(requests)]
+
+
+def grpc_request_builder(spec: GrpcRequestSpec, worker_index: int = 0,
+                         workers: int = 1) -> bytes | Callable[[int], bytes]:
+    """Return the request bytes (static) or a function of the worker-local request index."""
+    if isinstance(spec.request, bytes) or workers == 1:
+        return spec.request
+    factory: Callable[[int], bytes] = spec.request
+
+    def build(index: int) -> bytes:
+        return factory(index * workers + worker_index)
 
     return build

@@ -10,7 +10,7 @@ from collections.abc import Callable, Iterator
 
 from hftperf.loadgen.http1 import Http1Transport
 from hftperf.loadgen.plan import WorkerPlan
-from hftperf.loadgen.request import request_builder
+from hftperf.loadgen.request import grpc_request_builder, request_builder
 from hftperf.loadgen.transport import Transport
 from hftperf.loadgen.worker import IntervalSink, Worker, WorkerSummary
 
@@ -20,6 +20,11 @@ __all__ = ["make_transport", "new_event_loop", "run_worker"]
 def make_transport(part: WorkerPlan) -> Transport:
     """The transport for a worker's share of the plan."""
     plan = part.plan
+    if plan.grpc is not None:
+        from hftperf.loadgen.grpc import GrpcTransport  # grpcio loads only for gRPC plans
+
+        call = grpc_request_builder(plan.grpc, part.worker_index, plan.workers)
+        return GrpcTransport(plan.grpc, part.connections, call, plan.timeout_s)
     request = request_builder(plan.request, part.worker_index, plan.workers)
     capture = "server-timing" if plan.request.capture_server_timing else None
     return Http1Transport(plan.request.target, part.connections, request, capture_header=capture)
