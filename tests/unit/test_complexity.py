@@ -90,9 +90,31 @@ def test_cache_bound_growth_is_not_called_linear(operation: str) -> None:
     assert "memory hierarchy" in fit.reason
 
 
-def test_step_cost_floor_is_a_parameter() -> None:
-    fit = fit_complexity(SIZES, CACHE_BOUND["cancel"], min_step_cost_us=0.0)
-    assert fit.best == "O(n)"
+def test_floors_are_parameters() -> None:
+    assert fit_complexity(SIZES, CACHE_BOUND["cancel"], min_step_cost_us=0.0).best == "O(log n)"
+    assert fit_complexity(SIZES, CACHE_BOUND["cancel"], min_growth_us=0.0).best == "O(log n)"
+    assert fit_complexity(SIZES, CACHE_BOUND["cancel"], min_step_cost_us=0.0, min_growth_us=0.0).best == "O(n)"
+
+
+# Cancel on books of 10, 100 and 1,000 orders: a line needs ~250 ps per order, but only 0.3 µs in all.
+SMALL = [10, 100, 1_000]
+SMALL_CACHE_BOUND = [0.431, 0.470, 0.731]
+
+
+def test_small_cache_bound_rise_is_not_linear() -> None:
+    fit = fit_complexity(SMALL, SMALL_CACHE_BOUND)
+    assert fit.best_fit == "O(n)"
+    assert fit.models["O(n)"].a > 1e-4  # above the step floor ...
+    assert not fit.models["O(n)"].admissible  # ... but 0.3 µs of growth is no work
+    for seed in range(30):
+        assert fit_complexity(SMALL, noisy(np.array(SMALL_CACHE_BOUND), 0.05, seed)).best != "O(n)"
+
+
+def test_small_linear_scan_is_at_least_linear() -> None:
+    scan = 0.45 + 0.01 * np.array(SMALL, dtype=np.float64)  # 10 ns per order visited
+    assert fit_complexity(SMALL, list(scan)).best == "O(n)"
+    for seed in range(30):  # three sizes and noise cannot always tell n from n log n
+        assert fit_complexity(SMALL, noisy(scan, 0.05, seed)).best in ("O(n)", "O(n log n)")
 
 
 def test_growth_beyond_memory_ratio_admits_every_model() -> None:
