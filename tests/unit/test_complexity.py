@@ -117,12 +117,18 @@ def test_small_linear_scan_is_at_least_linear() -> None:
         assert fit_complexity(SMALL, noisy(scan, 0.05, seed)).best in ("O(n)", "O(n log n)")
 
 
-def test_growth_beyond_memory_ratio_admits_every_model() -> None:
+def test_growth_beyond_memory_ratio_lifts_the_step_floor() -> None:
     # ns passed as µs: 0.01 ps per pair is absurd, but a 10,000x rise is no cache effect either.
     costs = list(1e-3 * (1.0 + 1e-5 * N * N))
     fit = fit_complexity(SIZES, costs)
     assert fit.growth_ratio > 1000
     assert fit.best == "O(n^2)"
+
+
+def test_large_ratio_with_little_growth_is_still_no_work() -> None:
+    fit = fit_complexity(SIZES, [0.05, 0.05, 0.1, 0.3, 0.7])  # 14x, but 0.65 µs: a cache-bound lookup
+    assert fit.growth_ratio > 10
+    assert fit.best == "O(log n)"
 
 
 def test_constant_when_growth_within_ratio() -> None:
