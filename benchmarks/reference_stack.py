@@ -17,6 +17,7 @@ import dataclasses
 import os
 import platform
 import re
+import shlex
 import shutil
 import socket
 import statistics
@@ -149,6 +150,7 @@ def bench_workers(workers: int, args: argparse.Namespace, lua: Path) -> tuple[li
         config = StackConfig(
             name=f"bench-{os.getpid()}", gateway_port=free_port(), engine_port=free_port(), workers=workers,
             data_dir=Path(tmp) / "data", state_dir=Path(tmp) / "state", symbols=SYMBOLS,
+            gateway_args=tuple(shlex.split(args.gateway_args)),
         )  # fmt: skip
         stack = LocalStack(config)
         with stack as endpoints:
@@ -160,6 +162,8 @@ def bench_workers(workers: int, args: argparse.Namespace, lua: Path) -> tuple[li
             breakdown = server_timing_breakdown(endpoints.gateway_url)
             rows = []
             for test, path, script in (("GET /health", "/health", None), ("POST /orders", "/", lua)):
+                if args.only and args.only not in test.lower():
+                    continue
                 run_wrk(endpoints.gateway_url + path, _warm(args), script, measure)
                 out, usage = run_wrk(endpoints.gateway_url + path, args, script, measure)
                 rate, p50, p99, errors = parse_wrk(out)
@@ -209,6 +213,8 @@ def main() -> int:
     p.add_argument("--warmup-s", type=int, default=2)
     p.add_argument("--threads", type=int, default=1, help="wrk threads")
     p.add_argument("--connections", type=int, default=32)
+    p.add_argument("--gateway-args", default="", help="extra gateway flags, e.g. '--order-batch-inflight 2'")
+    p.add_argument("--only", choices=["health", "orders"], help="run one of the two loads")
     p.add_argument("--out", type=Path, help="also write the markdown table to this file")
     args = p.parse_args()
     if shutil.which("wrk") is None:

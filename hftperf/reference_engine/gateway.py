@@ -6,7 +6,9 @@ carries ``Server-Timing: gateway;dur=..., engine;dur=..., db;dur=...`` (millisec
 
 The hot-path routes are plain Starlette routes on the FastAPI app with hand-written
 validation and ``json``: FastAPI's pydantic request/response models cost more than the whole
-rest of the handler at these rates (see benchmarks/reference_stack.py).
+rest of the handler at these rates (see benchmarks/reference_stack.py). Concurrent
+``POST /orders`` share ``SubmitOrderBatch`` calls (:mod:`.gateway_batch`): a unary call per
+order cost more CPU than everything else an order needs.
 
 Run: ``python -m hftperf.reference_engine.gateway --port 8080 --engine 127.0.0.1:50051``.
 """
@@ -29,6 +31,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import Request
 from starlette.responses import Response
 
+from hftperf.reference_engine.gateway_batch import OrderBatcher
 from hftperf.reference_engine.proto import matching_pb2 as pb
 from hftperf.reference_engine.proto import matching_pb2_grpc as pb_grpc
 
@@ -52,6 +55,7 @@ _STATUS_NAMES = {
     pb.CANCELLED: "cancelled",
     pb.REJECTED: "rejected",
 }
+_STATUS_CODES = {code.value[0]: code for code in grpc.StatusCode}
 # gRPC status → (HTTP status, error code); anything else is a 502 from the engine.
 _GRPC_TO_HTTP = {
     grpc.StatusCode.INVALID_ARGUMENT: (422, "invalid_field"),
@@ -77,6 +81,9 @@ class GatewayConfig:
     max_connection_idle_ms: int = 0  # 0 = never drop an idle channel
     max_connection_age_ms: int = 0  # 0 = never recycle the channel
     max_reconnect_backoff_ms: int = 1000
+    # POST /orders micro-batching: concurrent orders share one SubmitOrderBatch call.
+    order_batch_inflight: int = 2  # batch calls in flight (2: one fills while one commits); 0 = unary
+    order_batch_max: int = 256  # orders per batch call
 
     def channel_options(self) -> list[tuple[str, int]]:
         """gRPC channel arguments; a short reconnect backoff makes recovery quick."""
@@ -125,6 +132,10 @@ class _EngineLink:
         self.stub = pb_grpc.MatchingEngineStub(self._channel)
         self._opened_s = time.monotonic()
         self._task: asyncio.Task[None] | None = None
+        self.batcher: OrderBatcher | None = None
+        if config.order_batch_inflight > 0:
+            self.batcher = OrderBatcher(self, self.timeout_s, config.order_batch_inflight,
+                                        config.order_batch_max)
 
     def _new_channel(self) -> grpc.aio.Channel:
         return grpc.aio.insecure_channel(self.config.engine_target, options=self.config.channel_options())
@@ -176,11 +187,14 @@ class _EngineLink:
 
         ``field`` is named when the engine's message names none (NOT_FOUND of an order id).
         """
-        code = exc.code()
+        return self.status_error(exc.code(), exc.details(), field)
+
+    def status_error(self, code: grpc.StatusCode, details: str | None, field: str | None = None) -> _ApiError:
+        """``rpc_error`` for a status code and message (a batch reports them per order)."""
         status, error = _GRPC_TO_HTTP.get(code, (502, "engine_error"))
         if code == grpc.StatusCode.UNAVAILABLE:
             self.healthy = False
-        detail = exc.details() or code.name.lower()
+        detail = details or code.name.lower()
         return _ApiError(status, error, _field_in(detail) or (field if status < 500 else None), detail)
 
 
@@ -352,11 +366,21 @@ def create_app(config: GatewayConfig) -> FastAPI:
         eng = engine()
         try:
             order = _parse_order(await _read_body(request), eng.symbols)
-            reply = await eng.stub.SubmitOrder(order, timeout=eng.timeout_s)
+            if eng.batcher is None:
+                reply = await eng.stub.SubmitOrder(order, timeout=eng.timeout_s)
+                engine_us, store_us = reply.timing.engine_us, reply.timing.store_us
+            else:
+                result = await eng.batcher.submit(order)
+                reply, engine_us, store_us = result.response, result.engine_us, result.store_us
+                if result.code:
+                    code = _STATUS_CODES.get(result.code, grpc.StatusCode.UNKNOWN)
+                    raise eng.status_error(code, reply.order.reject_reason)
         except _ApiError as err:
             return _error_response(err, t0)
         except grpc.aio.AioRpcError as exc:
             return _error_response(eng.rpc_error(exc), t0)
+        except RuntimeError as exc:  # a malformed batch answer
+            return _error_response(_ApiError(502, "engine_error", None, str(exc)), t0)
         payload = _order_dict(reply.order)
         payload["fills"] = _fills(reply.fills)
         status = 201
@@ -364,7 +388,7 @@ def create_app(config: GatewayConfig) -> FastAPI:
             status = 422
             reason = reply.order.reject_reason
             payload.update(error="rejected", field=_field_in(reason), message=reason)
-        return _json_response(status, payload, t0, reply.timing.engine_us, reply.timing.store_us)
+        return _json_response(status, payload, t0, engine_us, store_us)
 
     async def get_order(request: Request) -> Response:
         t0 = time.perf_counter_ns()

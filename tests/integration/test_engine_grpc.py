@@ -135,6 +135,69 @@ def test_streaming_submissions_answer_in_order(tmp_path: Path) -> None:
     run_engine(tmp_path, scenario, stream_window=8)  # small window: backpressure path
 
 
+def test_order_batch_matches_in_order_with_one_commit(tmp_path: Path) -> None:
+    async def scenario(stub: pb_grpc.MatchingEngineStub, server: EngineServer) -> None:
+        store = server.store
+        assert store is not None
+        requests = [order(side=pb.SELL, price=101, qty=5, cid="ask"),
+                    order(qty=0, cid="bad"),
+                    order(side=pb.BUY, price=101, qty=3, cid="take"),
+                    order(symbol="DOGE-USD", cid="nosym"),
+                    order(side=pb.BUY, type_=pb.MARKET, price=0, qty=4, cid="mkt")]
+        before = store.batches_committed
+        reply = await stub.SubmitOrderBatch(pb.OrderBatch(orders=requests))
+        assert store.batches_committed == before + 1  # the whole batch: one durable write
+        assert [r.order.client_order_id for r in reply.results] == ["ask", "bad", "take", "nosym", "mkt"]
+        invalid = grpc.StatusCode.INVALID_ARGUMENT.value[0]
+        assert list(reply.codes) == [0, invalid, 0, invalid, 0]
+        ask, bad, take, nosym, mkt = reply.results
+        assert bad.order.status == pb.REJECTED and bad.order.reject_reason.startswith("quantity:")
+        assert nosym.order.reject_reason.startswith("symbol:")
+        assert take.order.status == pb.FILLED
+        assert [(f.maker_order_id, f.price_ticks, f.quantity) for f in take.fills] == [
+            (ask.order.order_id, 101, 3)]
+        assert mkt.order.status == pb.CANCELLED and mkt.order.filled_quantity == 2  # IOC remainder
+        assert ask.order.order_id < take.order.order_id < mkt.order.order_id
+        assert reply.timing.engine_us >= reply.timing.store_us > 0
+        # Durable, and the same as the unary path would report.
+        got = await stub.GetOrder(pb.GetOrderRequest(order_id=ask.order.order_id))
+        assert got.order.status == pb.FILLED and len(got.fills) == 2
+        assert (await stub.Health(pb.HealthRequest())).orders_total == 3
+        empty = await stub.SubmitOrderBatch(pb.OrderBatch())
+        assert not empty.results and not empty.codes
+    run_engine(tmp_path, scenario)
+
+
+def test_order_batch_after_store_failure_is_unavailable(tmp_path: Path) -> None:
+    async def scenario(stub: pb_grpc.MatchingEngineStub, server: EngineServer) -> None:
+        big = "x" * 64
+        acked: list[int] = []
+        err: grpc.aio.AioRpcError | None = None
+        for i in range(300):  # fill the (tiny) database until a batch commit fails
+            batch = pb.OrderBatch(orders=[order(price=10 + (i * 10 + j) % 50, cid=big) for j in range(10)])
+            try:
+                reply = await stub.SubmitOrderBatch(batch)
+            except grpc.aio.AioRpcError as exc:
+                err = exc
+                break
+            acked += [r.order.order_id for r in reply.results]
+        assert err is not None and err.code() == grpc.StatusCode.UNAVAILABLE
+        again = await rpc_error(stub.SubmitOrderBatch(pb.OrderBatch(orders=[order(price=1)])))
+        assert again.code() == grpc.StatusCode.UNAVAILABLE
+        store = server.store
+        assert store is not None
+        for conn in (store._wconn, store._rconn):  # type: ignore[attr-defined]  # "free space"
+            conn.execute("PRAGMA max_page_count = 1000000")
+        deadline = time.monotonic() + 10
+        while not (await stub.Health(pb.HealthRequest())).ok:
+            assert time.monotonic() < deadline, "engine did not recover"
+            await asyncio.sleep(0.05)
+        book = await stub.GetBook(pb.GetBookRequest(symbol="BTC-USD", depth=1000))
+        assert sum(lv.quantity for lv in book.bids) == len(acked) > 0  # none of the failed batch
+    run_engine(tmp_path, scenario, recovery_interval_s=0.05,
+               store_options={"pragmas": ["max_page_count = 60"]})
+
+
 def test_stream_cancelled_by_client_leaves_engine_healthy(tmp_path: Path) -> None:
     async def scenario(stub: pb_grpc.MatchingEngineStub, server: EngineServer) -> None:
         call = stub.SubmitOrders()

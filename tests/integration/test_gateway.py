@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import signal
 import socket
@@ -208,6 +209,34 @@ def test_bad_orders_are_4xx_naming_the_field(
     assert error["field"] == field
     assert error["message"]
     assert "gateway" in server_timing(r)
+
+
+def test_concurrent_orders_are_batched_and_each_answered_alone(stack: LocalStack) -> None:
+    # 40 orders at once go to the engine in few SubmitOrderBatch calls; each client still gets
+    # its own order back, durable, timed, and the one the engine refuses names its field.
+    async def main() -> list[httpx.Response]:
+        limits = httpx.Limits(max_connections=40)
+        async with httpx.AsyncClient(base_url=stack.endpoints().gateway_url, timeout=5.0, limits=limits) as client:
+            bodies = [order(symbol="BBB", side="sell" if i % 2 else "buy", price=500 + i % 3,
+                            client_order_id=f"batch-{i}") for i in range(40)]
+            bodies[17]["quantity"] = 10**13  # valid for the gateway, over the engine's bound
+            return list(await asyncio.gather(*(client.post("/orders", json=b) for b in bodies)))
+
+    replies = asyncio.run(main())
+    refused = replies.pop(17)
+    assert refused.status_code == 422, refused.text
+    assert refused.json()["field"] == "quantity" and refused.json()["error"] == "invalid_field"
+    assert all(r.status_code == 201 for r in replies), [r.text for r in replies if r.status_code != 201]
+    ids = [r.json()["order_id"] for r in replies]
+    assert len(set(ids)) == 39
+    assert [r.json()["client_order_id"] for r in replies] == [f"batch-{i}" for i in range(40) if i != 17]
+    for r in replies:
+        timing = server_timing(r)
+        assert timing["gateway"] >= timing["engine"] >= timing["db"] > 0
+    with httpx.Client(base_url=stack.endpoints().gateway_url, timeout=5.0) as http:
+        for r in replies:
+            got = http.get(f"/orders/{r.json()['order_id']}")
+            assert got.status_code == 200 and got.json()["client_order_id"] == r.json()["client_order_id"]
 
 
 def test_oversized_chunked_body_is_refused(http: httpx.Client) -> None:

@@ -202,3 +202,19 @@ class HealthResponse(_message.Message):
     orders_total: int
     symbols: _containers.RepeatedScalarFieldContainer[str]
     def __init__(self, ok: _Optional[bool] = ..., version: _Optional[str] = ..., orders_total: _Optional[int] = ..., symbols: _Optional[_Iterable[str]] = ...) -> None: ...
+
+class OrderBatch(_message.Message):
+    __slots__ = ("orders",)
+    ORDERS_FIELD_NUMBER: _ClassVar[int]
+    orders: _containers.RepeatedCompositeFieldContainer[OrderRequest]
+    def __init__(self, orders: _Optional[_Iterable[_Union[OrderRequest, _Mapping]]] = ...) -> None: ...
+
+class OrderBatchResponse(_message.Message):
+    __slots__ = ("results", "codes", "timing")
+    RESULTS_FIELD_NUMBER: _ClassVar[int]
+    CODES_FIELD_NUMBER: _ClassVar[int]
+    TIMING_FIELD_NUMBER: _ClassVar[int]
+    results: _containers.RepeatedCompositeFieldContainer[SubmitOrderResponse]
+    codes: _containers.RepeatedScalarFieldContainer[int]
+    timing: EngineTiming
+    def __init__(self, results: _Optional[_Iterable[_Union[SubmitOrderResponse, _Mapping]]] = ..., codes: _Optional[_Iterable[int]] = ..., timing: _Optional[_Union[EngineTiming, _Mapping]] = ...) -> None: ...

@@ -64,6 +64,11 @@ class MatchingEngineStub:
                 request_serializer=matching__pb2.OrderRequest.SerializeToString,
                 response_deserializer=matching__pb2.SubmitOrderResponse.FromString,
                 _registered_method=True)
+        self.SubmitOrderBatch = channel.unary_unary(
+                '/hftperf.matching.v1.MatchingEngine/SubmitOrderBatch',
+                request_serializer=matching__pb2.OrderBatch.SerializeToString,
+                response_deserializer=matching__pb2.OrderBatchResponse.FromString,
+                _registered_method=True)
 
 
 class MatchingEngineServicer:
@@ -106,6 +111,14 @@ class MatchingEngineServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def SubmitOrderBatch(self, request, context):
+        """Many orders in one call (the gateway's micro-batches): matched in order, committed
+        together (one durable write), one result per order, in order.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_MatchingEngineServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -138,6 +151,11 @@ def add_MatchingEngineServicer_to_server(servicer, server):
                     servicer.SubmitOrders,
                     request_deserializer=matching__pb2.OrderRequest.FromString,
                     response_serializer=matching__pb2.SubmitOrderResponse.SerializeToString,
+            ),
+            'SubmitOrderBatch': grpc.unary_unary_rpc_method_handler(
+                    servicer.SubmitOrderBatch,
+                    request_deserializer=matching__pb2.OrderBatch.FromString,
+                    response_serializer=matching__pb2.OrderBatchResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -302,6 +320,33 @@ class MatchingEngine:
             '/hftperf.matching.v1.MatchingEngine/SubmitOrders',
             matching__pb2.OrderRequest.SerializeToString,
             matching__pb2.SubmitOrderResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def SubmitOrderBatch(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/hftperf.matching.v1.MatchingEngine/SubmitOrderBatch',
+            matching__pb2.OrderBatch.SerializeToString,
+            matching__pb2.OrderBatchResponse.FromString,
             options,
             channel_credentials,
             insecure,
