@@ -190,11 +190,11 @@ def measure_scaling(
     until every depth has ``samples_per_depth`` samples, ``budget_s`` has passed, or a stop."""
     depths = tuple(sorted(params.depths))
     operations = frozenset(params.operations)
-    states = [_DepthState(depth, seed, book_factory) for depth in depths]
     order_rng = random.Random(f"book-scaling:{seed}:order")
     gc_was_enabled = gc.isenabled()
-    gc.disable()
+    gc.disable()  # also while filling: gen-2 passes over a growing book would double its cost
     try:
+        states = [_DepthState(depth, seed, book_factory) for depth in depths]
         warm_until = time.perf_counter() + warmup_s
         while warmup_s > 0 and time.perf_counter() < warm_until and not stop_requested():
             for state in states:

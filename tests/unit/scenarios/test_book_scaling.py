@@ -107,12 +107,24 @@ def test_histograms_counts_and_duration(outcome: ScenarioOutcome) -> None:
     assert not outcome.interrupted and not outcome.figures["budget_exhausted"]
 
 
-def test_depth_is_constant_and_gc_restored() -> None:
+def test_depth_is_constant_books_are_valid_and_gc_restored() -> None:
     assert gc.isenabled()
+    books: list[Book] = []
+
+    def factory(symbol: str) -> Book:
+        books.append(Book(symbol))
+        return books[-1]
+
     params = BookScalingParams(depths=(10, 300), samples_per_depth=120, operations=("insert", "cancel"))
-    result = measure_scaling(params, seed=3, warmup_s=0.01, budget_s=5.0)
+    result = measure_scaling(params, seed=3, warmup_s=0.01, budget_s=5.0, book_factory=factory)
     assert gc.isenabled()
     assert result.final_depths == {10: 10, 300: 300}
+    assert [len(book.index) for book in books] == [10, 300]
+    for book in books:
+        book.check_invariants()
+    levels = book.depth(levels=1000)
+    assert 40 <= len(levels.bids) + len(levels.asks) <= 60  # 300 orders over 2 x 30 levels, some emptied
+    assert levels.bids[0].price_ticks < levels.asks[0].price_ticks
     assert {op: {d: len(v) for d, v in by_depth.items()} for op, by_depth in result.samples_ns.items()} == {
         "insert": {10: 120, 300: 120}, "cancel": {10: 120, 300: 120}}
 
