@@ -19,6 +19,7 @@ import argparse
 import asyncio
 import contextlib
 import dataclasses
+import gc
 import json
 import os
 import time
@@ -345,6 +346,9 @@ def create_app(config: GatewayConfig) -> FastAPI:
         nonlocal link
         link = _EngineLink(config)
         await link.start()
+        # Everything alive now (modules, app, channel) lives as long as the worker: keep it out
+        # of the cyclic GC, whose full passes over it stalled every request for 15-35 ms (p99).
+        gc.freeze()
         try:
             yield
         finally:
