@@ -5,6 +5,7 @@ from __future__ import annotations
 from hftperf.scenarios.base import RunContext, Scenario, ScenarioOutcome
 from hftperf.scenarios.book_scaling import BookScaling
 from hftperf.scenarios.capacity import OrderThroughput
+from hftperf.scenarios.grpc_orders import GrpcOrderLatency
 from hftperf.scenarios.health import HealthConcurrent, HealthSequential
 from hftperf.scenarios.orders import OrderLatency
 
@@ -15,5 +16,6 @@ REGISTRY: dict[str, Scenario] = {
     "health-concurrent": HealthConcurrent(),
     "order-latency": OrderLatency(),
     "order-throughput": OrderThroughput(),
+    "grpc-order-latency": GrpcOrderLatency(),
     "book-scaling": BookScaling(),
 }
