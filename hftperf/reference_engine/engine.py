@@ -74,7 +74,8 @@ MAX_QUANTITY = 10**12  # bounds keep every aggregate inside int64 (proto and dat
 MAX_PRICE_TICKS = 10**15
 _OPEN = (1, 2)  # NEW, PARTIALLY_FILLED
 _OrderReport: Any = pb.OrderReport  # the book's enum ints are the proto's enum numbers
-_Pending = tuple[Execution, "asyncio.Future[int]"]  # matched order, its durable write
+# The order's report as matched (what its write makes durable), its fills, its durable write.
+_Pending = tuple[pb.OrderReport, list[Fill], "asyncio.Future[int]"]
 _StreamItem = tuple[int, pb.OrderRequest, _Pending | str | None]  # t0, request, outcome
 
 
@@ -186,10 +187,15 @@ class _Service(pb_grpc.MatchingEngineServicer):
         return ex
 
     def _execute(self, r: pb.OrderRequest) -> _Pending:
-        """Match a valid request in its book and queue its rows for the store."""
+        """Match a valid request in its book and queue its rows for the store.
+
+        The report is taken now, not after the write: by then a later order may have filled
+        this one further in memory, in a write that is not durable yet, and an acknowledgement
+        must never claim more than the database holds.
+        """
         rows: list[OrderRow] = []
         ex = self._match(r, rows)
-        return ex, self.store.write(rows, ex.fills)
+        return _report(ex.order), ex.fills, self.store.write(rows, ex.fills)
 
     def _store_failed(self, exc: StoreError) -> None:
         """Enter degraded mode once: NOT_SERVING until the store takes writes again."""
@@ -234,14 +240,14 @@ class _Service(pb_grpc.MatchingEngineServicer):
             await context.abort(grpc.StatusCode.INVALID_ARGUMENT, problem)
         if self.store.failed is not None:
             await self._unavailable(context, self.store.failed)
-        ex, durable = self._execute(request)
+        report, fills, durable = self._execute(request)
         t1 = time.perf_counter_ns()
         try:
             store_ns = await durable - t1
         except StoreError as exc:
             await self._unavailable(context, exc)
         self.orders_total += 1
-        return pb.SubmitOrderResponse(order=_report(ex.order), fills=_fills(ex.fills),
+        return pb.SubmitOrderResponse(order=report, fills=_fills(fills),
                                       timing=_timing(t0, store_ns))
 
     async def SubmitOrderBatch(self, request: pb.OrderBatch,
@@ -253,7 +259,7 @@ class _Service(pb_grpc.MatchingEngineServicer):
             await self._unavailable(context, self.store.failed)
         rows: list[OrderRow] = []
         fills: list[Fill] = []
-        outcomes: list[Execution | str] = []
+        outcomes: list[pb.SubmitOrderResponse | str] = []
         for r in request.orders:
             problem = self._invalid(r)
             if problem is not None:
@@ -262,7 +268,8 @@ class _Service(pb_grpc.MatchingEngineServicer):
             ex = self._match(r, rows)
             if ex.fills:
                 fills.extend(ex.fills)
-            outcomes.append(ex)
+            # Reported as matched, not as it is after the write (see _execute).
+            outcomes.append(pb.SubmitOrderResponse(order=_report(ex.order), fills=_fills(ex.fills)))
         store_ns = 0
         if rows:
             t1 = time.perf_counter_ns()
@@ -281,8 +288,7 @@ class _Service(pb_grpc.MatchingEngineServicer):
                 codes.append(invalid)
             else:
                 self.orders_total += 1
-                results.append(pb.SubmitOrderResponse(order=_report(outcome.order),
-                                                      fills=_fills(outcome.fills)))
+                results.append(outcome)
                 codes.append(0)
         return pb.OrderBatchResponse(results=results, codes=codes, timing=_timing(t0, store_ns))
 
@@ -337,13 +343,13 @@ class _Service(pb_grpc.MatchingEngineServicer):
                         client_order_id=request.client_order_id[:_MAX_CLIENT_ORDER_ID]),
                         timing=_timing(t0, 0))
                     continue
-                ex, durable = outcome
+                report, fills, durable = outcome
                 try:
                     store_ns = await durable - t0
                 except StoreError as exc:
                     await self._unavailable(context, exc)
                 self.orders_total += 1
-                yield pb.SubmitOrderResponse(order=_report(ex.order), fills=_fills(ex.fills),
+                yield pb.SubmitOrderResponse(order=report, fills=_fills(fills),
                                              timing=_timing(t0, store_ns))
             await task  # surfaces a failed read of the request stream
         finally:

@@ -157,6 +157,8 @@ def test_order_batch_matches_in_order_with_one_commit(tmp_path: Path) -> None:
         assert [(f.maker_order_id, f.price_ticks, f.quantity) for f in take.fills] == [
             (ask.order.order_id, 101, 3)]
         assert mkt.order.status == pb.CANCELLED and mkt.order.filled_quantity == 2  # IOC remainder
+        # Each result is the order as its own submission left it (later fills come later).
+        assert ask.order.status == pb.NEW and ask.order.filled_quantity == 0
         assert ask.order.order_id < take.order.order_id < mkt.order.order_id
         assert reply.timing.engine_us >= reply.timing.store_us > 0
         # Durable, and the same as the unary path would report.
@@ -196,6 +198,23 @@ def test_order_batch_after_store_failure_is_unavailable(tmp_path: Path) -> None:
         assert sum(lv.quantity for lv in book.bids) == len(acked) > 0  # none of the failed batch
     run_engine(tmp_path, scenario, recovery_interval_s=0.05,
                store_options={"pragmas": ["max_page_count = 60"]})
+
+
+def test_acknowledgements_never_run_ahead_of_their_write(tmp_path: Path) -> None:
+    # A resting order acknowledged while a later order has already filled it in memory (but
+    # not yet on disk) must be reported as its own write left it: an ack never claims more
+    # than the database holds (a kill -9 would otherwise lose an acknowledged fill).
+    async def scenario(stub: pb_grpc.MatchingEngineStub, server: EngineServer) -> None:
+        requests = []
+        for i in range(200):
+            requests.append(order(side=pb.SELL, price=100, qty=2, cid=f"m{i}"))
+            requests.append(order(side=pb.BUY, price=100, qty=2, cid=f"t{i}"))
+        replies = [reply async for reply in stub.SubmitOrders(iter(requests))]
+        makers = [r.order for r in replies if r.order.client_order_id.startswith("m")]
+        assert all(m.status == pb.NEW and m.filled_quantity == 0 for m in makers)
+        takers = [r.order for r in replies if r.order.client_order_id.startswith("t")]
+        assert all(t.status == pb.FILLED for t in takers)
+    run_engine(tmp_path, scenario)
 
 
 def test_stream_cancelled_by_client_leaves_engine_healthy(tmp_path: Path) -> None:
