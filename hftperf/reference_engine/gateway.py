@@ -4,11 +4,12 @@ Each worker holds ONE long-lived ``grpc.aio`` channel to the engine (keepalive c
 and a background health probe, so ``GET /health`` never calls the engine. Every response
 carries ``Server-Timing: gateway;dur=..., engine;dur=..., db;dur=...`` (milliseconds).
 
-The hot-path routes are plain Starlette routes on the FastAPI app with hand-written
-validation and ``json``: FastAPI's pydantic request/response models cost more than the whole
-rest of the handler at these rates (see benchmarks/reference_stack.py). Concurrent
-``POST /orders`` share ``SubmitOrderBatch`` calls (:mod:`.gateway_batch`): a unary call per
-order cost more CPU than everything else an order needs.
+Routes are plain Starlette routes on the FastAPI app with hand-written validation and
+``json``: FastAPI's pydantic request/response models cost more than the whole rest of the
+handler at these rates (see benchmarks/reference_stack.py). ``POST /orders`` and
+``GET /health`` are served by a hand-written ASGI fast path in front of the app, with the same
+functions (:mod:`.gateway_orders`), and concurrent orders share ``SubmitOrderBatch`` calls
+(:mod:`.gateway_batch`): a unary call per order cost more CPU than everything else it needs.
 
 Run: ``python -m hftperf.reference_engine.gateway --port 8080 --engine 127.0.0.1:50051``.
 """
@@ -23,7 +24,7 @@ import gc
 import json
 import os
 import time
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
 import grpc
@@ -31,31 +32,29 @@ from fastapi import FastAPI
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import Request
 from starlette.responses import Response
+from starlette.types import ASGIApp
 
 from hftperf.reference_engine.gateway_batch import OrderBatcher
+from hftperf.reference_engine.gateway_orders import (
+    MAX_BODY_BYTES,
+    ApiError,
+    FastPath,
+    OrderAnswer,
+    field_in,
+    fill_dicts,
+    health_body,
+    json_body,
+    order_dict,
+    parse_order,
+    server_timing,
+)
 from hftperf.reference_engine.proto import matching_pb2 as pb
 from hftperf.reference_engine.proto import matching_pb2_grpc as pb_grpc
 
 __all__ = ["MAX_BODY_BYTES", "GatewayConfig", "app_from_env", "create_app", "main", "serve"]
 
-MAX_BODY_BYTES = 64 * 1024
-_INT64_MAX = 2**63 - 1
 _MAX_DEPTH = 1000
 _ENV_KEY = "HFTPERF_GATEWAY_CONFIG"
-_ORDER_FIELDS = ("symbol", "side", "type", "price", "quantity", "time_in_force", "client_order_id")
-_SIDES = {"buy": pb.BUY, "sell": pb.SELL}
-_TYPES = {"limit": pb.LIMIT, "market": pb.MARKET}
-_TIFS = {"gtc": pb.GTC, "ioc": pb.IOC}
-_SIDE_NAMES = {pb.BUY: "buy", pb.SELL: "sell"}
-_TYPE_NAMES = {pb.LIMIT: "limit", pb.MARKET: "market"}
-_TIF_NAMES = {pb.GTC: "gtc", pb.IOC: "ioc"}
-_STATUS_NAMES = {
-    pb.NEW: "new",
-    pb.PARTIALLY_FILLED: "partially_filled",
-    pb.FILLED: "filled",
-    pb.CANCELLED: "cancelled",
-    pb.REJECTED: "rejected",
-}
 _STATUS_CODES = {code.value[0]: code for code in grpc.StatusCode}
 # gRPC status → (HTTP status, error code); anything else is a 502 from the engine.
 _GRPC_TO_HTTP = {
@@ -85,6 +84,7 @@ class GatewayConfig:
     # POST /orders micro-batching: concurrent orders share one SubmitOrderBatch call.
     order_batch_inflight: int = 2  # batch calls in flight (2: one fills while one commits); 0 = unary
     order_batch_max: int = 256  # orders per batch call
+    starlette_only: bool = False  # no hand-written ASGI fast path for the hot routes (A/B runs)
 
     def channel_options(self) -> list[tuple[str, int]]:
         """gRPC channel arguments; a short reconnect backoff makes recovery quick."""
@@ -111,14 +111,6 @@ class GatewayConfig:
     def from_env(cls, text: str | None) -> GatewayConfig:
         """Inverse of ``to_env``; defaults when ``text`` is empty."""
         return cls(**json.loads(text)) if text else cls()
-
-
-class _ApiError(Exception):
-    """A client-facing error: HTTP status, error code, offending field and a message."""
-
-    def __init__(self, status: int, error: str, field: str | None, message: str) -> None:
-        super().__init__(message)
-        self.status, self.error, self.field, self.message = status, error, field, message
 
 
 class _EngineLink:
@@ -183,77 +175,31 @@ class _EngineLink:
         self._opened_s = time.monotonic()
         await old.close(grace=self.timeout_s)
 
-    def rpc_error(self, exc: grpc.aio.AioRpcError, field: str | None = None) -> _ApiError:
+    def rpc_error(self, exc: grpc.aio.AioRpcError, field: str | None = None) -> ApiError:
         """Translate an engine error to the client-facing error (the one mapping place).
 
         ``field`` is named when the engine's message names none (NOT_FOUND of an order id).
         """
         return self.status_error(exc.code(), exc.details(), field)
 
-    def status_error(self, code: grpc.StatusCode, details: str | None, field: str | None = None) -> _ApiError:
+    def status_error(self, code: grpc.StatusCode, details: str | None, field: str | None = None) -> ApiError:
         """``rpc_error`` for a status code and message (a batch reports them per order)."""
         status, error = _GRPC_TO_HTTP.get(code, (502, "engine_error"))
         if code == grpc.StatusCode.UNAVAILABLE:
             self.healthy = False
         detail = details or code.name.lower()
-        return _ApiError(status, error, _field_in(detail) or (field if status < 500 else None), detail)
-
-
-def _field_in(message: str) -> str | None:
-    """The first request field a message names (the engine names it in its error text)."""
-    text = message.lower().replace("price_ticks", "price").replace("order id", "order_id")
-    found = [(text.find(f), f) for f in (*_ORDER_FIELDS, "order_id", "depth") if f in text]
-    return min(found)[1] if found else None
-
-
-def _server_timing(t0_ns: int, engine_us: float, db_us: float) -> str:
-    gateway_ms = (time.perf_counter_ns() - t0_ns) / 1e6
-    return f"gateway;dur={gateway_ms:.3f}, engine;dur={engine_us / 1000.0:.3f}, db;dur={db_us / 1000.0:.3f}"
+        return ApiError(status, error, field_in(detail) or (field if status < 500 else None), detail)
 
 
 def _json_response(
     status: int, payload: Any, t0_ns: int, engine_us: float = 0.0, db_us: float = 0.0
 ) -> Response:
-    body = json.dumps(payload, separators=(",", ":")).encode()
-    headers = {"server-timing": _server_timing(t0_ns, engine_us, db_us)}
-    return Response(body, status_code=status, headers=headers, media_type="application/json")
+    headers = {"server-timing": server_timing(t0_ns, engine_us, db_us)}
+    return Response(json_body(payload), status_code=status, headers=headers, media_type="application/json")
 
 
-def _error_response(err: _ApiError, t0_ns: int) -> Response:
-    payload = {"error": err.error, "field": err.field, "message": err.message}
-    return _json_response(err.status, payload, t0_ns)
-
-
-def _order_dict(o: pb.OrderReport) -> dict[str, Any]:
-    report: dict[str, Any] = {
-        "order_id": o.order_id,
-        "client_order_id": o.client_order_id or None,
-        "symbol": o.symbol,
-        "side": _SIDE_NAMES.get(o.side),
-        "type": _TYPE_NAMES.get(o.type),
-        "time_in_force": _TIF_NAMES.get(o.time_in_force),
-        "price": o.price_ticks if o.type == pb.LIMIT else None,
-        "quantity": o.quantity,
-        "filled_quantity": o.filled_quantity,
-        "remaining_quantity": o.remaining_quantity,
-        "status": _STATUS_NAMES.get(o.status, "unknown"),
-    }
-    if o.reject_reason:
-        report["reject_reason"] = o.reject_reason
-    return report
-
-
-def _fills(fills: Sequence[pb.Fill]) -> list[dict[str, int]]:
-    return [
-        {
-            "fill_id": f.fill_id,
-            "maker_order_id": f.maker_order_id,
-            "taker_order_id": f.taker_order_id,
-            "price": f.price_ticks,
-            "quantity": f.quantity,
-        }
-        for f in fills
-    ]
+def _error_response(err: ApiError, t0_ns: int) -> Response:
+    return _json_response(err.status, err.payload(), t0_ns)
 
 
 def _levels(levels: Sequence[pb.PriceLevel]) -> list[dict[str, int]]:
@@ -264,82 +210,32 @@ async def _read_body(request: Request) -> bytes:
     """The request body, refusing anything over MAX_BODY_BYTES without buffering it all."""
     declared = request.headers.get("content-length")
     if declared is not None and (not declared.isdigit() or int(declared) > MAX_BODY_BYTES):
-        raise _ApiError(413, "body_too_large", "body", f"body must be at most {MAX_BODY_BYTES} bytes")
+        raise ApiError(413, "body_too_large", "body", f"body must be at most {MAX_BODY_BYTES} bytes")
     chunks: list[bytes] = []
     size = 0
     async for chunk in request.stream():
         size += len(chunk)
         if size > MAX_BODY_BYTES:
-            raise _ApiError(413, "body_too_large", "body", f"body must be at most {MAX_BODY_BYTES} bytes")
+            raise ApiError(413, "body_too_large", "body", f"body must be at most {MAX_BODY_BYTES} bytes")
         chunks.append(chunk)
     return b"".join(chunks)
-
-
-def _int_field(obj: dict[str, Any], name: str, minimum: int) -> int:
-    value = obj.get(name)
-    if value is None:
-        raise _ApiError(422, "missing_field", name, f"{name} is required")
-    if type(value) is not int or not minimum <= value <= _INT64_MAX:
-        unit = " (ticks)" if name == "price" else ""
-        raise _ApiError(422, "invalid_field", name, f"{name} must be an integer >= {minimum}{unit}")
-    return value
-
-
-def _enum_field(obj: dict[str, Any], name: str, choices: Mapping[str, int], default: int | None) -> int:
-    value = obj.get(name)
-    if value is None:
-        if default is None:
-            raise _ApiError(422, "missing_field", name, f"{name} is required")
-        return default
-    if not isinstance(value, str) or value.lower() not in choices:
-        raise _ApiError(422, "invalid_field", name, f"{name} must be one of {', '.join(choices)}")
-    return choices[value.lower()]
-
-
-def _parse_order(body: bytes, symbols: frozenset[str]) -> pb.OrderRequest:
-    """Validate a POST /orders body into an engine request, naming the first bad field."""
-    try:
-        obj = json.loads(body)
-    except (ValueError, RecursionError) as exc:  # RecursionError: absurdly deep nesting
-        raise _ApiError(400, "malformed_json", "body", f"body is not valid JSON: {exc}") from None
-    if not isinstance(obj, dict):
-        raise _ApiError(400, "malformed_json", "body", "body must be a JSON object")
-    symbol = obj.get("symbol")
-    if symbol is None:
-        raise _ApiError(422, "missing_field", "symbol", "symbol is required")
-    if not isinstance(symbol, str) or not symbol or (symbols and symbol not in symbols):
-        raise _ApiError(422, "unknown_symbol", "symbol", f"unknown symbol {symbol!r}")
-    side = _enum_field(obj, "side", _SIDES, None)
-    order_type = _enum_field(obj, "type", _TYPES, None)
-    price = 0
-    if order_type == pb.LIMIT or obj.get("price") is not None:
-        price = _int_field(obj, "price", 1)
-    quantity = _int_field(obj, "quantity", 1)
-    tif = _enum_field(obj, "time_in_force", _TIFS, pb.TIME_IN_FORCE_UNSPECIFIED)
-    client_id = obj.get("client_order_id")
-    if client_id is not None and (not isinstance(client_id, str) or len(client_id) > 64):
-        raise _ApiError(422, "invalid_field", "client_order_id", "client_order_id must be a string of <= 64 chars")
-    return pb.OrderRequest(
-        symbol=symbol, side=side, type=order_type, price_ticks=price,  # type: ignore[arg-type]
-        quantity=quantity, time_in_force=tif, client_order_id=client_id or "",  # type: ignore[arg-type]
-    )
 
 
 def _order_id(request: Request) -> int:
     raw = request.path_params["order_id"]
     if not raw.isdigit() or not 0 < int(raw) < 2**64:
-        raise _ApiError(422, "invalid_field", "order_id", "order_id must be a positive integer")
+        raise ApiError(422, "invalid_field", "order_id", "order_id must be a positive integer")
     return int(raw)
 
 
-def _health_body(healthy: bool) -> bytes:
-    return json.dumps({"status": "ok" if healthy else "unavailable", "engine": "up" if healthy else "down"}).encode()
+def create_app(config: GatewayConfig) -> ASGIApp:
+    """Build the gateway app; its lifespan opens and closes the engine channel.
 
-
-def create_app(config: GatewayConfig) -> FastAPI:
-    """Build the gateway app; its lifespan opens and closes the engine channel."""
+    The FastAPI app serves every route; unless ``config.starlette_only``, :class:`FastPath`
+    in front of it serves ``POST /orders`` and ``GET /health`` with the same functions.
+    """
     link: _EngineLink | None = None
-    bodies = {True: _health_body(True), False: _health_body(False)}
+    bodies = {True: health_body(True), False: health_body(False)}
 
     @contextlib.asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
@@ -358,18 +254,22 @@ def create_app(config: GatewayConfig) -> FastAPI:
         assert link is not None, "lifespan not started"
         return link
 
+    def health_status() -> tuple[int, bytes]:
+        ok = engine().healthy
+        return 200 if ok else 503, bodies[ok]
+
     async def health(request: Request) -> Response:
         # No engine call and no logging: this is the cheapest request the gateway serves.
         t0 = time.perf_counter_ns()
-        ok = engine().healthy
-        headers = {"server-timing": _server_timing(t0, 0.0, 0.0)}
-        return Response(bodies[ok], status_code=200 if ok else 503, headers=headers, media_type="application/json")
+        status, body = health_status()
+        headers = {"server-timing": server_timing(t0, 0.0, 0.0)}
+        return Response(body, status_code=status, headers=headers, media_type="application/json")
 
-    async def submit_order(request: Request) -> Response:
-        t0 = time.perf_counter_ns()
+    async def place_order(body: bytes) -> OrderAnswer:
+        """Validate, submit and answer one order body; errors raise :class:`ApiError`."""
         eng = engine()
+        order = parse_order(body, eng.symbols)
         try:
-            order = _parse_order(await _read_body(request), eng.symbols)
             if eng.batcher is None:
                 reply = await eng.stub.SubmitOrder(order, timeout=eng.timeout_s)
                 engine_us, store_us = reply.timing.engine_us, reply.timing.store_us
@@ -379,19 +279,25 @@ def create_app(config: GatewayConfig) -> FastAPI:
                 if result.code:
                     code = _STATUS_CODES.get(result.code, grpc.StatusCode.UNKNOWN)
                     raise eng.status_error(code, reply.order.reject_reason)
-        except _ApiError as err:
-            return _error_response(err, t0)
         except grpc.aio.AioRpcError as exc:
-            return _error_response(eng.rpc_error(exc), t0)
+            raise eng.rpc_error(exc) from None
         except RuntimeError as exc:  # a malformed batch answer
-            return _error_response(_ApiError(502, "engine_error", None, str(exc)), t0)
-        payload = _order_dict(reply.order)
-        payload["fills"] = _fills(reply.fills)
+            raise ApiError(502, "engine_error", None, str(exc)) from None
+        payload = order_dict(reply.order)
+        payload["fills"] = fill_dicts(reply.fills)
         status = 201
         if reply.order.status == pb.REJECTED:
             status = 422
             reason = reply.order.reject_reason
-            payload.update(error="rejected", field=_field_in(reason), message=reason)
+            payload.update(error="rejected", field=field_in(reason), message=reason)
+        return status, payload, engine_us, store_us
+
+    async def submit_order(request: Request) -> Response:
+        t0 = time.perf_counter_ns()
+        try:
+            status, payload, engine_us, store_us = await place_order(await _read_body(request))
+        except ApiError as err:
+            return _error_response(err, t0)
         return _json_response(status, payload, t0, engine_us, store_us)
 
     async def get_order(request: Request) -> Response:
@@ -401,13 +307,13 @@ def create_app(config: GatewayConfig) -> FastAPI:
             order_id = _order_id(request)
             rpc_t0 = time.perf_counter_ns()
             reply = await eng.stub.GetOrder(pb.GetOrderRequest(order_id=order_id), timeout=eng.timeout_s)
-        except _ApiError as err:
+        except ApiError as err:
             return _error_response(err, t0)
         except grpc.aio.AioRpcError as exc:
             return _error_response(eng.rpc_error(exc, "order_id"), t0)
         rpc_us = (time.perf_counter_ns() - rpc_t0) / 1000.0
-        payload = _order_dict(reply.order)
-        payload["fills"] = _fills(reply.fills)
+        payload = order_dict(reply.order)
+        payload["fills"] = fill_dicts(reply.fills)
         return _json_response(200, payload, t0, rpc_us)
 
     async def cancel_order(request: Request) -> Response:
@@ -416,11 +322,11 @@ def create_app(config: GatewayConfig) -> FastAPI:
         try:
             req = pb.CancelOrderRequest(order_id=_order_id(request))
             reply = await eng.stub.CancelOrder(req, timeout=eng.timeout_s)
-        except _ApiError as err:
+        except ApiError as err:
             return _error_response(err, t0)
         except grpc.aio.AioRpcError as exc:
             return _error_response(eng.rpc_error(exc, "order_id"), t0)
-        payload = _order_dict(reply.order)
+        payload = order_dict(reply.order)
         payload["cancelled"] = reply.cancelled
         return _json_response(200, payload, t0, reply.timing.engine_us, reply.timing.store_us)
 
@@ -431,12 +337,12 @@ def create_app(config: GatewayConfig) -> FastAPI:
         raw_depth = request.query_params.get("depth", "10")
         try:
             if not raw_depth.isdigit() or not 1 <= int(raw_depth) <= _MAX_DEPTH:
-                raise _ApiError(422, "invalid_field", "depth", f"depth must be an integer in 1..{_MAX_DEPTH}")
+                raise ApiError(422, "invalid_field", "depth", f"depth must be an integer in 1..{_MAX_DEPTH}")
             if eng.symbols and symbol not in eng.symbols:
-                raise _ApiError(404, "unknown_symbol", "symbol", f"unknown symbol {symbol!r}")
+                raise ApiError(404, "unknown_symbol", "symbol", f"unknown symbol {symbol!r}")
             rpc_t0 = time.perf_counter_ns()
             book = await eng.stub.GetBook(pb.GetBookRequest(symbol=symbol, depth=int(raw_depth)), timeout=eng.timeout_s)
-        except _ApiError as err:
+        except ApiError as err:
             return _error_response(err, t0)
         except grpc.aio.AioRpcError as exc:
             return _error_response(eng.rpc_error(exc, "symbol"), t0)
@@ -454,7 +360,7 @@ def create_app(config: GatewayConfig) -> FastAPI:
         t0 = time.perf_counter_ns()
         status = exc.status_code if isinstance(exc, StarletteHTTPException) else 500
         error = {404: "not_found", 405: "method_not_allowed"}.get(status, "http_error")
-        response = _error_response(_ApiError(status, error, None, str(getattr(exc, "detail", exc))), t0)
+        response = _error_response(ApiError(status, error, None, str(getattr(exc, "detail", exc))), t0)
         if isinstance(exc, StarletteHTTPException) and exc.headers:
             response.headers.update(exc.headers)
         return response
@@ -467,10 +373,12 @@ def create_app(config: GatewayConfig) -> FastAPI:
     app.add_route("/book/{symbol}", get_book, methods=["GET"], include_in_schema=False)
     app.add_exception_handler(StarletteHTTPException, http_error)
     app.add_exception_handler(Exception, http_error)
-    return app
+    if config.starlette_only:
+        return app
+    return FastPath(app, place_order, health_status)
 
 
-def app_from_env() -> FastAPI:
+def app_from_env() -> ASGIApp:
     """uvicorn factory for worker processes: the config travels in an environment variable."""
     return create_app(GatewayConfig.from_env(os.environ.get(_ENV_KEY)))
 

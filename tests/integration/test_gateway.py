@@ -36,12 +36,17 @@ def server_timing(response: httpx.Response) -> dict[str, float]:
     return metrics
 
 
-@pytest.fixture(scope="module")
-def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalStack]:
-    """One engine + gateway for the module, on free ports, in a temporary data dir."""
+@pytest.fixture(scope="module", params=["fast-path", "starlette-only"])
+def stack(tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest) -> Iterator[LocalStack]:
+    """One engine + gateway per mode, on free ports, in a temporary data dir.
+
+    Every test runs against the hand-written ASGI fast path for the hot routes and against
+    plain FastAPI/Starlette, which must behave the same.
+    """
     root = tmp_path_factory.mktemp("gateway")
     config = StackConfig(
-        name="gw-test",
+        name=f"gw-test-{request.param}",
+        gateway_args=("--starlette-only",) if request.param == "starlette-only" else (),
         gateway_port=free_port(),
         engine_port=free_port(),
         data_dir=root / "data",
