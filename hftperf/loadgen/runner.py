@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import signal
 import threading
 from collections.abc import Callable, Iterator
@@ -78,8 +79,15 @@ def run_worker(
             finally:
                 await worker.transport.close()
 
-        with _stop_on_signals(loop, worker.request_stop):
-            return loop.run_until_complete(main())
+        # Long-lived objects (modules, numpy, histograms) leave the collector's sight: a full GC
+        # pass over them mid-run is a multi-millisecond stall of the pacer (schedule lag).
+        gc.collect()
+        gc.freeze()
+        try:
+            with _stop_on_signals(loop, worker.request_stop):
+                return loop.run_until_complete(main())
+        finally:
+            gc.unfreeze()
     finally:
         loop.run_until_complete(loop.shutdown_asyncgens())
         loop.close()
