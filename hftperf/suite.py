@@ -110,12 +110,8 @@ def _hlog_writer(out_dir: Path, name: str, repeat_index: int, repeats: int, targ
 
 def _interval_sink(writer: HlogWriter, progress: SuiteProgress | None) -> Callable[[IntervalReport], None]:
     def on_interval(report: IntervalReport) -> None:
-        record = report.record
-        writer.write_interval(record.start_s, record.length_s, report.latency)
-        if report.schedule_lag is not None:
-            writer.write_interval(record.start_s, record.length_s, report.schedule_lag, tag="schedule_lag")
-        for name, part in report.server_timing.items():
-            writer.write_interval(record.start_s, record.length_s, part, tag=f"server_timing.{name}")
+        for tag, histogram in report.tagged_histograms():
+            writer.write_interval(report.record.start_s, report.record.length_s, histogram, tag=tag)
         if progress is not None:
             progress.interval(report)
 

@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import os
+from types import TracebackType
+from typing import Self
 
 import click
 import typer
 from rich.console import Console
+from rich.live import Live
+from rich.text import Text
 
 from hftperf.errors import ExitCode, HftperfError
 
@@ -56,3 +60,35 @@ def run_command(app: typer.Typer) -> int:
     except click.exceptions.Exit as exc:
         return int(exc.exit_code)
     return int(result) if isinstance(result, int) else int(ExitCode.OK)
+
+
+class LiveLine:
+    """A transient one-line live display (rich Live), shown only when ``enabled``."""
+
+    def __init__(self, console: Console, enabled: bool, initial: str = "starting…") -> None:
+        self.console = console
+        self.enabled = enabled
+        self._initial = initial
+        self._live: Live | None = None
+
+    @property
+    def active(self) -> bool:
+        """True while the line is on screen."""
+        return self._live is not None
+
+    def show(self, line: str) -> None:
+        """Replace the line's text."""
+        if self._live is not None:
+            self._live.update(Text(line))
+
+    def __enter__(self) -> Self:
+        if self.enabled:
+            self._live = Live(Text(self._initial), console=self.console, transient=True, refresh_per_second=4)
+            self._live.__enter__()
+        return self
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        if self._live is not None:
+            self._live.__exit__(exc_type, exc, tb)
+            self._live = None

@@ -114,12 +114,8 @@ def load(
     def on_interval(report: IntervalReport) -> None:
         progress.update(report)
         if writer is not None:
-            record = report.record
-            writer.write_interval(record.start_s, record.length_s, report.latency)
-            if report.schedule_lag is not None:
-                writer.write_interval(record.start_s, record.length_s, report.schedule_lag, tag="schedule_lag")
-            for name, part in report.server_timing.items():
-                writer.write_interval(record.start_s, record.length_s, part, tag=f"server_timing.{name}")
+            for tag, histogram in report.tagged_histograms():
+                writer.write_interval(report.record.start_s, report.record.length_s, histogram, tag=tag)
 
     try:
         with progress:

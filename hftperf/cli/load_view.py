@@ -2,48 +2,28 @@
 
 from __future__ import annotations
 
-import time
-from types import TracebackType
-
 from rich.console import Console, Group
-from rich.live import Live
 from rich.table import Table
 from rich.text import Text
 
+from hftperf.cli.console import LiveLine
 from hftperf.loadgen import IntervalReport, LoadPlan, LoadResult
 from hftperf.units import format_duration_us, format_rate
 
 __all__ = ["LiveProgress", "render_result_table"]
 
 
-class LiveProgress:
+class LiveProgress(LiveLine):
     """One live status line: elapsed/total, current req/s, p99 and errors of the last interval."""
 
     def __init__(self, console: Console, plan: LoadPlan, enabled: bool) -> None:
-        self.console = console
+        super().__init__(console, enabled, initial="warming up…")
         self.plan = plan
-        self.enabled = enabled
-        self._live: Live | None = None
-        self._started = 0.0
         self._errors = 0
-
-    def __enter__(self) -> LiveProgress:
-        if self.enabled:
-            self._started = time.monotonic()
-            self._live = Live(Text("warming up…"), console=self.console, transient=True,
-                              refresh_per_second=4)
-            self._live.__enter__()
-        return self
-
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                 tb: TracebackType | None) -> None:
-        if self._live is not None:
-            self._live.__exit__(exc_type, exc, tb)
-            self._live = None
 
     def update(self, report: IntervalReport) -> None:
         """Show the newest interval."""
-        if self._live is None:
+        if not self.active:
             return
         record = report.record
         self._errors += sum(record.errors.values())
@@ -52,7 +32,7 @@ class LiveProgress:
         p99 = format_duration_us(report.latency.value_at_percentile(99)) if report.latency.total_count else "-"
         line = (f"{elapsed:5.1f}s / {self.plan.duration_s:g}s   {format_rate(rate):>12}   "
                 f"p99 {p99:>9}   errors {self._errors:,}")
-        self._live.update(Text(line))
+        self.show(line)
 
 
 def render_result_table(result: LoadResult) -> Group:

@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import time
-from types import TracebackType
 
 from rich.console import Console, Group
-from rich.live import Live
 from rich.table import Table
 from rich.text import Text
 
+from hftperf.cli.console import LiveLine
 from hftperf.config import ScenarioConfig
 from hftperf.loadgen import IntervalReport
 from hftperf.result import RunResult, ScenarioResult
@@ -19,30 +18,16 @@ from hftperf.units import format_duration_us, format_rate
 __all__ = ["SuiteLive", "render_run_table"]
 
 
-class SuiteLive:
+class SuiteLive(LiveLine):
     """Live line: scenario i/N, elapsed and expected time, current req/s and errors."""
 
     def __init__(self, console: Console, enabled: bool, announce: bool = True) -> None:
-        self.console = console
-        self.enabled = enabled
+        super().__init__(console, enabled)
         self.announce = announce  # one line per finished scenario
-        self._live: Live | None = None
         self._title = ""
         self._started = 0.0
         self._expected_s = 0.0
         self._errors = 0
-
-    def __enter__(self) -> SuiteLive:
-        if self.enabled:
-            self._live = Live(Text("starting…"), console=self.console, transient=True, refresh_per_second=4)
-            self._live.__enter__()
-        return self
-
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                 tb: TracebackType | None) -> None:
-        if self._live is not None:
-            self._live.__exit__(exc_type, exc, tb)
-            self._live = None
 
     def scenario_started(self, config: ScenarioConfig, index: int, total: int, repeat_index: int) -> None:
         """Show which scenario runs now."""
@@ -51,19 +36,18 @@ class SuiteLive:
         self._started = time.monotonic()
         self._expected_s = config.warmup_s + config.duration_s
         self._errors = 0
-        if self._live is not None:
-            self._live.update(Text(f"{self._title}  warming up…"))
+        self.show(f"{self._title}  warming up…")
 
     def interval(self, report: IntervalReport) -> None:
         """Show the newest interval's rate and the errors so far."""
-        if self._live is None:
+        if not self.active:
             return
         record = report.record
         self._errors += sum(record.errors.values())
         rate = record.ok / record.length_s if record.length_s > 0 else 0.0
         elapsed = time.monotonic() - self._started
-        self._live.update(Text(f"{self._title}  {elapsed:5.1f}s / ~{self._expected_s:.0f}s  "
-                               f"{format_rate(rate):>10}  errors {self._errors:,}"))
+        self.show(f"{self._title}  {elapsed:5.1f}s / ~{self._expected_s:.0f}s  "
+                  f"{format_rate(rate):>10}  errors {self._errors:,}")
 
     def scenario_finished(self, result: ScenarioResult) -> None:
         """Print one line per finished scenario above the live line."""

@@ -50,6 +50,14 @@ class IntervalReport:
     schedule_lag: LatencyHistogram | None
     server_timing: dict[str, LatencyHistogram] = field(default_factory=dict)
 
+    def tagged_histograms(self) -> list[tuple[str | None, LatencyHistogram]]:
+        """Every histogram of the interval with its interval-log tag (latency is untagged)."""
+        tagged: list[tuple[str | None, LatencyHistogram]] = [(None, self.latency)]
+        if self.schedule_lag is not None:
+            tagged.append(("schedule_lag", self.schedule_lag))
+        tagged += [(f"server_timing.{name}", part) for name, part in self.server_timing.items()]
+        return tagged
+
 
 @dataclass(frozen=True)
 class LoadResult:
