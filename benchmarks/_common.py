@@ -43,6 +43,14 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+def wait_for_port(port: int, attempts: int = 100) -> None:
+    """Wait until something accepts TCP connections on 127.0.0.1:port (50 ms between attempts)."""
+    for _ in range(attempts):
+        with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), 0.1):
+            return
+        time.sleep(0.05)
+
+
 @contextlib.contextmanager
 def nginx_server(workers: int = 1) -> Iterator[str]:
     """Run nginx (Debian package) on a free 127.0.0.1 port serving a small fixed JSON body."""
@@ -55,10 +63,7 @@ def nginx_server(workers: int = 1) -> Iterator[str]:
         conf.write_text(NGINX_CONF.format(workers=workers, tmp=tmp, port=port))
         process = subprocess.Popen([nginx, "-c", str(conf), "-p", tmp], stderr=subprocess.PIPE)
         try:
-            for _ in range(100):
-                with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), 0.1):
-                    break
-                time.sleep(0.05)
+            wait_for_port(port)
             yield f"http://127.0.0.1:{port}/"
         finally:
             process.terminate()

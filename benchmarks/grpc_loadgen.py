@@ -17,7 +17,6 @@ import argparse
 import asyncio
 import contextlib
 import json
-import socket
 import subprocess
 import sys
 import tempfile
@@ -26,7 +25,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import REPO, free_port, machine, median, replace_section
+from _common import REPO, free_port, machine, median, replace_section, wait_for_port
 
 SERVICE = "/hftperf.matching.v1.MatchingEngine/"
 
@@ -48,10 +47,7 @@ def engine() -> Iterator[str]:
                                     "--data-dir", tmp, "--sqlite-synchronous", "OFF", "--log-level", "WARNING"],
                                    cwd=REPO)
         try:
-            for _ in range(200):
-                with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), 0.1):
-                    break
-                time.sleep(0.05)
+            wait_for_port(port, attempts=200)
             yield f"127.0.0.1:{port}"
         finally:
             process.terminate()
