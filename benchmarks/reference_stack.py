@@ -4,8 +4,9 @@ Measures ``GET /health`` req/s and ``POST /orders`` req/s with p50/p99 (SQLite p
 group commit) for each gateway worker count, plus the CPU each process used and the
 Server-Timing breakdown of orders, so that the table says where the time goes.
 
-Driven by wrk for now (closed loop: latency from actual send, so coordinated omission is not
-corrected); hftperf's own load generator will be added beside it. Run it alone:
+Driven by wrk (closed loop: latency from actual send, so coordinated omission is not
+corrected) and, for orders, also by hftperf's own load generator in open loop at a fixed rate
+(latency from the intended send time). Run it alone:
 
     flock /tmp/hftperf-bench.lock .venv/bin/python benchmarks/reference_stack.py --workers 1,2
 """
@@ -14,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import json
 import os
 import platform
 import re
@@ -45,6 +47,11 @@ request = function()
   return wrk.format(nil, "/orders", nil, string.format(fmt, buy and "buy" or "sell", price, math.random(1, 10)))
 end
 """
+# The same kind of orders for ``hftperf load`` (BTC-USD trades around 10000 ticks).
+ORDERS_TEMPLATE = (
+    '{"symbol":"BTC-USD","side":"${choice:buy|sell}","type":"limit","price":${rand:9950:10050},'
+    '"quantity":${rand:1:10},"time_in_force":"gtc"}'
+)
 _UNIT_MS = {"us": 1e-3, "ms": 1.0, "s": 1000.0, "m": 60_000.0}
 
 
@@ -123,6 +130,22 @@ def run_wrk(
     return proc.stdout, usage
 
 
+def run_hftperf_load(
+    url: str, args: argparse.Namespace, measure: Callable[[], dict[str, float]]
+) -> tuple[dict[str, object], dict[str, float]]:
+    """``hftperf load`` open loop at ``args.load_rate`` orders/s; its JSON summary and CPU % as run_wrk."""
+    hftperf = str(Path(sys.executable).with_name("hftperf"))
+    cmd = [hftperf, "load", url, "-m", "POST", "--template", "--body", ORDERS_TEMPLATE, "-c", str(args.connections),
+           "--rate", str(args.load_rate), "-d", f"{args.duration_s}s", "--server-timing", "--json", "--quiet"]
+    before, gen_before, t0 = measure(), _children_cpu_s(), time.monotonic()
+    proc = subprocess.run(cmd, check=True, capture_output=True, text=True)
+    wall_s = time.monotonic() - t0
+    after = measure()
+    usage = {k: (after[k] - before[k]) / wall_s * 100.0 for k in before}
+    usage["wrk"] = (_children_cpu_s() - gen_before) / wall_s * 100.0
+    return json.loads(proc.stdout), usage
+
+
 def _children_cpu_s() -> float:
     t = os.times()
     return t.children_user + t.children_system
@@ -168,6 +191,15 @@ def bench_workers(workers: int, args: argparse.Namespace, lua: Path) -> tuple[li
                 out, usage = run_wrk(endpoints.gateway_url + path, args, script, measure)
                 rate, p50, p99, errors = parse_wrk(out)
                 rows.append(Row(workers, test, rate, p50, p99, errors, usage["gateway"], usage["engine"], usage["wrk"]))
+            if args.load_rate > 0 and args.only != "health":
+                summary, usage = run_hftperf_load(endpoints.gateway_url + "/orders", args, measure)
+                latency: dict[str, float] = summary["latency_us"]  # type: ignore[assignment]
+                errors = int(summary["requests"]) - int(summary["ok"]) + int(summary["not_sent"])  # type: ignore[call-overload]
+                rows.append(Row(
+                    workers, f"POST /orders (hftperf load, open loop {args.load_rate:,}/s)",
+                    float(summary["throughput_rps"]), latency["p50"] / 1000.0, latency["p99"] / 1000.0,  # type: ignore[arg-type]
+                    errors, usage["gateway"], usage["engine"], usage["wrk"],
+                ))  # fmt: skip
     return rows, breakdown
 
 
@@ -187,8 +219,8 @@ def markdown(rows: list[Row], breakdowns: dict[int, str], args: argparse.Namespa
             f"Python {platform.python_version()}; load generator on the same cores."
         ),
         "",
-        ("| gateway workers | test | req/s | p50 ms | p99 ms | errors | CPU % gateway / engine / wrk "
-        "| CPU µs per request gateway / engine / wrk | CPU-bound ceiling req/s |"),
+        ("| gateway workers | test | req/s | p50 ms | p99 ms | errors | CPU % gateway / engine / load generator "
+        "| CPU µs per request gateway / engine / load generator | CPU-bound ceiling req/s |"),
         "|---:|---|---:|---:|---:|---:|---|---|---:|",
     ]
     cores = os.cpu_count() or 1
@@ -213,6 +245,7 @@ def main() -> int:
     p.add_argument("--warmup-s", type=int, default=2)
     p.add_argument("--threads", type=int, default=1, help="wrk threads")
     p.add_argument("--connections", type=int, default=32)
+    p.add_argument("--load-rate", type=int, default=5000, help="hftperf load open-loop orders/s (0: skip)")
     p.add_argument("--gateway-args", default="", help="extra gateway flags, e.g. '--order-batch-inflight 2'")
     p.add_argument("--only", choices=["health", "orders"], help="run one of the two loads")
     p.add_argument("--out", type=Path, help="also write the markdown table to this file")
