@@ -137,7 +137,9 @@ def main() -> None:
             ratio = f"{rps / wrk_rps:.2f}" if tool != "wrk" else ""
             delta = f"{p50 - wrk_p50:+.0f} µs" if tool != "wrk" else ""
             lines.append(f"| {label} | {tool} | {rps:,.0f} | {p50:,.0f} µs | {p99:,.0f} µs | {ratio} | {delta} |")
-    if not any(tool == "locust" for _, tool in samples):
+    if any(tool == "locust" for _, tool in samples):
+        lines.append("\nLocust writes its percentiles rounded to whole milliseconds (0 means under 1 ms).")
+    else:
         lines.append("\nLocust not installed (`pip install -e '.[bench]'`): its rows are missing.")
     lines += [
         "",
