@@ -26,7 +26,8 @@ __all__ = ["IntervalSink", "Worker", "WorkerSummary"]
 
 _perf_ns = time.perf_counter_ns
 _SPIN_WINDOW_NS = 1_500_000  # wake this early and spin: uvloop timers fire up to ~1 ms late
-_SPIN_WINDOW_TIMERFD_NS = 150_000  # with a timerfd: wake-ups come 50-80 µs late (p50-p99)
+_SPIN_WINDOW_TIMERFD_NS = 60_000  # timerfd wake-ups come ~50 µs late: 60 µs halves the CPU of 150 µs
+# at 5,000 req/s (42% vs 86% of a core) for a schedule-lag p99 of ~30 µs instead of ~2 µs.
 _CONNECT_BACKOFF_S = 0.01  # closed loop: pause a slot after a failed connect, no hot spin
 _CONNECT_ERRORS = (ErrorClass.CONNECT_REFUSED, ErrorClass.CONNECT_ERROR)
 
