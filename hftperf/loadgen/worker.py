@@ -127,6 +127,8 @@ class Worker:
     def request_stop(self) -> None:
         """Stop sending now (SIGINT/SIGTERM); the run drains briefly and reports what it has."""
         self.interrupted = True
+        if not self.sending:  # already draining: an interrupt shortens the wait
+            self.drain_deadline_ns = min(self.drain_deadline_ns, _perf_ns() + int(0.5e9))
         self._stop_sending()
 
     # hot path -----------------------------------------------------------------------------
