@@ -82,7 +82,11 @@ def run_locust(url: str, users: int, seconds: int) -> Sample | None:
         with open(prefix + "_stats.csv") as stats:
             rows = list(csv.DictReader(stats))
     total = next(row for row in rows if row["Name"] == "Aggregated")
-    return Sample(float(total["Requests/s"]), float(total["50%"]) * 1e3, float(total["99%"]) * 1e3)
+    def number(key: str, scale: float = 1.0) -> float:
+        value = total.get(key, "N/A")
+        return float(value) * scale if value not in ("N/A", "", None) else float("nan")
+
+    return Sample(number("Requests/s"), number("50%", 1e3), number("99%", 1e3))
 
 
 def main() -> None:
@@ -123,18 +127,20 @@ def main() -> None:
         f"every tool on the same 2 cores as nginx. {args.rounds} rounds of {args.seconds} s, tools "
         "alternating within each round; medians shown.",
         "",
-        "| load | tool | req/s | p50 | p99 | hftperf / wrk req/s | p50 hftperf − wrk |",
+        "| load | tool | req/s | p50 | p99 | tool / wrk req/s (median of per-round pairs) | p50 tool − wrk |",
         "|---|---|---:|---:|---:|---:|---:|",
     ]
     for label, _, _ in configs:
         wrk = samples.get((label, "wrk"), [])
-        wrk_rps, wrk_p50 = median([s.rps for s in wrk]), median([s.p50_us for s in wrk])
+        wrk_p50 = median([s.p50_us for s in wrk])
         for tool in ("wrk", "hftperf", "locust"):
             runs = samples.get((label, tool))
             if not runs:
                 continue
             rps, p50, p99 = (median([getattr(s, f) for s in runs]) for f in ("rps", "p50_us", "p99_us"))
-            ratio = f"{rps / wrk_rps:.2f}" if tool != "wrk" else ""
+            # Same-round pairs cancel most of the machine's drift between rounds.
+            pairs = [s.rps / w.rps for s, w in zip(runs, wrk, strict=False) if w.rps]
+            ratio = f"{median(pairs):.2f} (range {min(pairs):.2f}–{max(pairs):.2f})" if tool != "wrk" and pairs else ""
             delta = f"{p50 - wrk_p50:+.0f} µs" if tool != "wrk" else ""
             lines.append(f"| {label} | {tool} | {rps:,.0f} | {p50:,.0f} µs | {p99:,.0f} µs | {ratio} | {delta} |")
     if any(tool == "locust" for _, tool in samples):
