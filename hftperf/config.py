@@ -13,20 +13,26 @@ dataclass declared this way, which is how scenarios validate their own keys.
 from __future__ import annotations
 
 import dataclasses
-import difflib
 import hashlib
 import re
 import tomllib
-import types
-from collections.abc import Callable, Collection, Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping
 from datetime import UTC, datetime
-from pathlib import Path, PurePath
-from typing import Any, Literal, TypeVar, Union, cast, get_args, get_origin, get_type_hints
+from pathlib import Path
+from typing import Any, Literal, TypeVar
 from urllib.parse import urlsplit
 
 from hftperf.errors import ConfigError, UsageError
+from hftperf.params import (
+    UNITS,
+    apply_value,
+    describe_value,
+    fields_by_key,
+    load_params,
+    param,
+    unknown_key_error,
+)
 from hftperf.thresholds import Threshold, parse_threshold
-from hftperf.units import parse_duration_s, parse_duration_us, parse_percent, parse_rate_per_s, parse_size_bytes
 
 __all__ = [
     "ENV_VARS",
@@ -43,14 +49,6 @@ __all__ = [
 
 T = TypeVar("T")
 
-# unit name -> (parser, expectation); parsers accept a string with a unit or a bare number.
-UNITS: dict[str, tuple[Callable[[Any], float], str]] = {
-    "duration_s": (parse_duration_s, "a duration such as '10s' or '500ms'"),
-    "duration_us": (parse_duration_us, "a duration such as '250us' or '50ms'"),
-    "rate_per_s": (parse_rate_per_s, "a rate such as '1000/s'"),
-    "percent": (parse_percent, "a percentage such as '0.1%'"),
-    "size_bytes": (parse_size_bytes, "a size such as '64KiB' or '10MB'"),
-}
 ENV_VARS = {  # environment variable -> [run] key
     "HFTPERF_TARGET": "target",
     "HFTPERF_GRPC_TARGET": "grpc_target",
@@ -60,207 +58,6 @@ ENV_VARS = {  # environment variable -> [run] key
 }
 _TOP_LEVEL = ("run", "stack", "grpc", "scenario")
 _NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
-_TRUE, _FALSE = {"1", "true", "yes", "on"}, {"0", "false", "no", "off"}
-
-
-def param(*, key: str | None = None, unit: str | None = None, default: Any = dataclasses.MISSING,
-          default_factory: Any = dataclasses.MISSING, min: float | None = None, max: float | None = None,
-          check: Callable[[Any], None] | None = None, scaled: bool = False) -> Any:
-    """A dataclass field with config metadata: TOML ``key``, ``unit`` (see UNITS), bounds, a
-    ``check`` that raises ValueError, and ``scaled`` (multiplied by the run's duration scale)."""
-    if unit is not None and unit not in UNITS:
-        raise ValueError(f"unknown unit {unit!r}; expected one of {', '.join(UNITS)}")
-    metadata = {"key": key, "unit": unit, "min": min, "max": max, "check": check, "scaled": scaled or None}
-    return dataclasses.field(default=default, default_factory=default_factory,
-                             metadata={k: v for k, v in metadata.items() if v is not None})
-
-
-# -- generic validation ---------------------------------------------------------------------
-
-
-def _child(where: str, key: str) -> str:
-    return f"{where} {key}" if where.endswith(":") or not where else f"{where}.{key}"
-
-
-def _got(value: Any) -> str:
-    if isinstance(value, Mapping):
-        return "a table"
-    text = repr(value)
-    return text if len(text) <= 60 else text[:57] + "..."
-
-
-def _strip_optional(hint: Any) -> Any:
-    if get_origin(hint) in (Union, types.UnionType):
-        rest = [arg for arg in get_args(hint) if arg is not type(None)]
-        if len(rest) == 1:
-            return rest[0]
-    return hint
-
-
-def _expectation(hint: Any, meta: Mapping[str, Any]) -> str:
-    """What a value of this type looks like, for messages."""
-    hint = _strip_optional(hint)
-    origin, args = get_origin(hint), get_args(hint)
-    if meta.get("unit"):
-        return UNITS[meta["unit"]][1]
-    if origin is Literal:
-        return "one of " + ", ".join(repr(a) for a in args)
-    if origin is tuple:
-        item = _expectation(args[0], {})
-        plural = item.startswith(("a ", "an ")) and " " not in item.split(" ", 1)[1]
-        return f"a list of {item.split(' ', 1)[1]}s" if plural else f"a list of values, each {item}"
-    if origin in (dict, Mapping) or dataclasses.is_dataclass(hint):
-        return "a table"
-    names = {bool: "true or false", int: "an integer", float: "a number", str: "a string"}
-    if isinstance(hint, type) and issubclass(hint, PurePath):
-        return "a path"
-    return names.get(hint, "a value")
-
-
-def _from_text(value: str, hint: Any) -> Any:
-    """Read an environment or command-line string as ``hint`` (left unchanged when unclear)."""
-    try:
-        if hint is int:
-            return int(value)
-        if hint is float:
-            return float(value)
-    except ValueError:
-        return value
-    if hint is bool and value.strip().lower() in _TRUE | _FALSE:
-        return value.strip().lower() in _TRUE
-    return value
-
-
-def _convert(value: Any, hint: Any, path: str, meta: Mapping[str, Any], text: bool, scale: float) -> Any:
-    """Validate and convert one value; raise ConfigError naming ``path`` and the expectation."""
-    hint = _strip_optional(hint)
-    origin, args = get_origin(hint), get_args(hint)
-    if text and isinstance(value, str):
-        value = _from_text(value, hint)
-    wrong = ConfigError(f"{path}: expected {_expectation(hint, meta)}, got {_got(value)}")
-    if meta.get("unit"):
-        parser = UNITS[meta["unit"]][0]
-        allowed = (str, int) if meta["unit"] == "size_bytes" else (str, int, float)
-        if isinstance(value, bool) or not isinstance(value, allowed):
-            raise wrong
-        try:
-            result: Any = parser(value)
-        except ValueError as exc:
-            raise ConfigError(f"{path}: {exc}") from None
-        if meta.get("scaled"):
-            result *= scale
-    elif hint is Any:
-        result = value
-    elif hint is bool or hint is str:
-        if not isinstance(value, hint):
-            raise wrong
-        result = value
-    elif hint is int:
-        if isinstance(value, bool) or not isinstance(value, int):
-            raise wrong
-        result = value
-    elif hint is float:
-        if isinstance(value, bool) or not isinstance(value, (int, float)):
-            raise wrong
-        result = float(value)
-    elif isinstance(hint, type) and issubclass(hint, PurePath):
-        if not isinstance(value, (str, PurePath)) or not str(value):
-            raise wrong
-        result = hint(value)
-    elif origin is Literal:
-        if value not in args or isinstance(value, bool):
-            raise wrong
-        result = value
-    elif origin is tuple:
-        if not isinstance(value, (list, tuple)) or (len(args) != 2 or args[1] is not Ellipsis):
-            raise wrong
-        result = tuple(_convert(item, args[0], f"{path}[{i}]", {}, text, scale) for i, item in enumerate(value))
-    elif origin in (dict, Mapping):
-        if not isinstance(value, Mapping):
-            raise wrong
-        result = {str(k): _convert(v, args[1] if args else Any, _child(path, str(k)), {}, text, scale)
-                  for k, v in value.items()}
-    elif dataclasses.is_dataclass(hint) and isinstance(hint, type):
-        result = load_params(hint, value, path, duration_scale=scale)
-    else:
-        raise TypeError(f"load_params cannot validate fields of type {hint!r} ({path})")
-    _check_bounds(result, path, meta)
-    return result
-
-
-def _check_bounds(value: Any, path: str, meta: Mapping[str, Any]) -> None:
-    if meta.get("min") is not None and value < meta["min"]:
-        raise ConfigError(f"{path}: expected at least {meta['min']}, got {_got(value)}")
-    if meta.get("max") is not None and value > meta["max"]:
-        raise ConfigError(f"{path}: expected at most {meta['max']}, got {_got(value)}")
-    if meta.get("check") is not None and value is not None:
-        try:
-            meta["check"](value)
-        except ValueError as exc:
-            raise ConfigError(f"{path}: {exc}") from None
-
-
-def _fields_by_key(cls: type) -> dict[str, dataclasses.Field[Any]]:
-    return {f.metadata.get("key", f.name): f for f in dataclasses.fields(cast(Any, cls)) if f.init}
-
-
-def _unknown_key(path: str, key: str, known: Mapping[str, str] | Collection[str]) -> ConfigError:
-    """Unknown ``key`` at ``path``; ``known`` maps field names to keys, so 'rate_per_s' suggests 'rate'."""
-    by_name = known if isinstance(known, Mapping) else {}
-    close = [by_name[key]] if key in by_name else difflib.get_close_matches(key, list(known), n=1)
-    if by_name and not close:
-        close = difflib.get_close_matches(key, list(by_name.values()), n=1)
-    hint = f" (did you mean {close[0]!r}?)" if close else ""
-    keys = by_name.values() if by_name else known
-    return ConfigError(f"{path}: unknown key{hint}; expected one of: {', '.join(keys)}")
-
-
-def _key_names(by_key: Mapping[str, dataclasses.Field[Any]]) -> dict[str, str]:
-    return {f.name: key for key, f in by_key.items()} | {key: key for key in by_key}
-
-
-def load_params(cls: type[T], mapping: Any, where: str, *, duration_scale: float = 1.0) -> T:
-    """Build frozen dataclass ``cls`` from ``mapping`` (a TOML table); ``where`` prefixes messages.
-
-    Unknown keys, missing required keys, wrong types and bad units raise ConfigError naming
-    ``where`` plus the key path; a ValueError from ``cls.__post_init__`` is reported at ``where``.
-    """
-    if not dataclasses.is_dataclass(cls):
-        raise TypeError(f"load_params needs a dataclass, got {cls!r}")
-    if not isinstance(mapping, Mapping):
-        raise ConfigError(f"{where}: expected a table, got {_got(mapping)}")
-    by_key = _fields_by_key(cls)
-    hints = get_type_hints(cls)
-    for key in mapping:
-        if key not in by_key:
-            raise _unknown_key(_child(where, str(key)), str(key), _key_names(by_key))
-    kwargs: dict[str, Any] = {}
-    for key, f in by_key.items():
-        if key in mapping:
-            kwargs[f.name] = _convert(mapping[key], hints[f.name], _child(where, key), f.metadata, False,
-                                      duration_scale)
-        elif f.metadata.get("scaled") and f.default is not dataclasses.MISSING:
-            kwargs[f.name] = f.default * duration_scale  # defaults are scaled like written values
-        elif f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:
-            expected = _expectation(hints[f.name], f.metadata)
-            raise ConfigError(f"{_child(where, key)}: missing required key; expected {expected}")
-    try:
-        return cls(**kwargs)
-    except ValueError as exc:
-        raise ConfigError(f"{where}: {exc}") from None
-
-
-def _apply(obj: T, key: str, value: Any, where: str) -> T:
-    """``obj`` with the field whose TOML key is ``key`` set from an environment/CLI value."""
-    by_key = _fields_by_key(type(obj))
-    if key not in by_key:
-        raise _unknown_key(where, key, _key_names(by_key))
-    f = by_key[key]
-    converted = _convert(value, get_type_hints(type(obj))[f.name], where, f.metadata, True, 1.0)
-    try:
-        return cast(T, dataclasses.replace(cast(Any, obj), **{f.name: converted}))
-    except ValueError as exc:
-        raise ConfigError(f"{where}: {exc}") from None
 
 
 # -- checks used by the sections ------------------------------------------------------------
@@ -395,7 +192,7 @@ class _ScenarioCommon:
     thresholds: tuple[str, ...] = ()
 
 
-_COMMON_KEYS = frozenset(_fields_by_key(_ScenarioCommon))
+_COMMON_KEYS = frozenset(fields_by_key(_ScenarioCommon))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -509,7 +306,7 @@ def _read_toml(path: Path) -> tuple[dict[str, Any], str]:
 
 def _parse_scenario(table: Any, where: str, scale: float) -> ScenarioConfig:
     if not isinstance(table, Mapping):
-        raise ConfigError(f"{where}: expected a table, got {_got(table)}")
+        raise ConfigError(f"{where}: expected a table, got {describe_value(table)}")
     common = load_params(_ScenarioCommon, {k: v for k, v in table.items() if k in _COMMON_KEYS}, where,
                          duration_scale=scale)
     thresholds = []
@@ -530,7 +327,7 @@ def _parse_scenarios(raw: Any, file: str, scale: float,
     if raw is None or raw == []:
         raise ConfigError(f"{file}: no scenarios; expected at least one [[scenario]] table")
     if not isinstance(raw, list):
-        raise ConfigError(f"{file}: scenario: expected an array of tables ([[scenario]]), got {_got(raw)}")
+        raise ConfigError(f"{file}: scenario: expected an array of tables ([[scenario]]), got {describe_value(raw)}")
     scenarios: list[ScenarioConfig] = []
     first_index: dict[str, int] = {}
     for index, table in enumerate(raw):
@@ -591,7 +388,7 @@ def load_config(path: Path | None, overrides: Mapping[str, Any] | None = None,
         document, digest = _read_toml(path)
         for key in document:
             if key not in _TOP_LEVEL:
-                raise _unknown_key(f"{file}: {key}", key, _TOP_LEVEL)
+                raise unknown_key_error(f"{file}: {key}", key, _TOP_LEVEL)
     run_table = document.get("run", {})
     run = load_params(_RunSection, run_table, f"{file}: run")
     if path is not None and "label" not in run_table:
@@ -606,7 +403,7 @@ def load_config(path: Path | None, overrides: Mapping[str, Any] | None = None,
     for variable, key in ENV_VARS.items():
         value = (environ or {}).get(variable, "")
         if value.strip():
-            run = _apply(run, key, value.strip(), f"environment variable {variable}")
+            run = apply_value(run, key, value.strip(), f"environment variable {variable}")
             layer[key], where[key] = 2, f"environment variable {variable}"
     for key, value in (overrides or {}).items():
         if value is None:
@@ -614,9 +411,9 @@ def load_config(path: Path | None, overrides: Mapping[str, Any] | None = None,
         try:
             if "." in key and key.split(".", 1)[0] in sections:
                 section, sub = key.split(".", 1)
-                sections[section] = _apply(sections[section], sub, value, _override_where(key))
+                sections[section] = apply_value(sections[section], sub, value, _override_where(key))
             else:
-                run = _apply(run, key, value, _override_where(key))
+                run = apply_value(run, key, value, _override_where(key))
         except ConfigError as exc:
             raise UsageError(str(exc)) from None
         if key in layer:
