@@ -1,0 +1,15 @@
+"""The instrument stays a library: importing it pulls in no CLI, report or container packages."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+
+def test_loadgen_imports_no_heavy_or_cli_packages() -> None:
+    code = ("import json, sys; import hftperf.loadgen; "
+            "print(json.dumps(sorted(m for m in ('typer', 'rich', 'docker', 'pandas', 'matplotlib', "
+            "'grpc', 'hftperf.cli', 'hftperf.reference_engine') if m in sys.modules)))")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert json.loads(done.stdout) == []
