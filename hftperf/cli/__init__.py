@@ -11,6 +11,7 @@ import sys
 import typer
 
 from hftperf.cli import load as _load
+from hftperf.cli import report as _report
 from hftperf.cli import run as _run
 from hftperf.cli import stack as _stack
 from hftperf.cli.console import run_command
@@ -29,6 +30,7 @@ app = typer.Typer(
 app.command("run")(_run.run)
 app.command("scenarios")(_run.scenarios)
 app.command("load")(_load.load)
+app.command("report")(_report.report)
 app.add_typer(_stack.app, name="stack")
 
 
