@@ -14,6 +14,7 @@ from hftperf.cli.console import stderr, stdout
 from hftperf.cli.run_view import SuiteLive, render_run_table
 from hftperf.config import load_config
 from hftperf.errors import ConfigError, DataError, ExitCode
+from hftperf.reports import write_plots_if_available
 from hftperf.reports.summary import render_summary
 from hftperf.scenarios import REGISTRY
 from hftperf.suite import run_suite
@@ -53,8 +54,9 @@ def run(
             result = run_suite(suite, out_dir, progress=live)
     finally:
         signal.signal(signal.SIGTERM, previous_term)
+    plots = write_plots_if_available(result, out_dir, out_dir / "plots")
     try:
-        (out_dir / "summary.md").write_text(render_summary(result))
+        (out_dir / "summary.md").write_text(render_summary(result, plots, out_dir))
     except OSError as exc:
         raise DataError(f"cannot write {out_dir / 'summary.md'}: {exc.strerror or exc}") from None
     _append_step_summary(render_summary(result))
