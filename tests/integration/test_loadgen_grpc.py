@@ -163,7 +163,8 @@ def test_engine_stopped_mid_run_errors_are_classified(engine: tuple[str, Any], s
     elapsed = time.perf_counter() - started
     assert elapsed < 0.2 + 2.0 + 1.0 + 3.0  # bounded: no hang on a dead target
     _assert_accounted(result)
-    assert result.ok > 50  # before the stop
-    # After the stop every call fails fast; a call cut off mid-flight may be reset or cancelled.
-    assert result.errors.get("connect_refused", 0) > 10
-    assert set(result.errors) <= {"connect_refused", "connection_reset", "grpc_status"}
+    assert result.ok > 20  # before the stop
+    # After the stop calls fail: refused (or, on a busy machine, a connect error) once the port is
+    # closed; a call cut off mid-flight may be reset, cancelled, or run into its deadline.
+    assert result.errors.get("connect_refused", 0) + result.errors.get("connect_error", 0) > 10
+    assert set(result.errors) <= {"connect_refused", "connect_error", "connection_reset", "grpc_status", "timeout"}
