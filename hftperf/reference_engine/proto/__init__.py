@@ -1,1 +1,4 @@
-"""Generated protobuf/gRPC code for the matching engine (regenerate with ``python -m hftperf.reference_engine.proto.generate``)."""
+"""Generated protobuf/gRPC code for the matching engine.
+
+Regenerate with ``python -m hftperf.reference_engine.proto.generate`` (needs grpcio-tools).
+"""
