@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 from hftperf.result import ScenarioResult, error_rate, scenario_result_from_load
 from hftperf.scenarios.base import ScenarioOutcome
 
@@ -42,6 +44,4 @@ def scenario_result(name: str, outcome: ScenarioOutcome, hlog: str | None, repea
 
 
 def _interrupted(result: ScenarioResult) -> ScenarioResult:
-    import dataclasses
-
     return dataclasses.replace(result, interrupted=True, passed=False)

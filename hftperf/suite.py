@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import shutil
 import tempfile
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -101,8 +102,6 @@ def _targets(config: RunConfig) -> Iterator[Targets]:
 
 
 def _hlog_writer(out_dir: Path, name: str, repeat_index: int, repeats: int, target: str) -> tuple[HlogWriter, str]:
-    import time
-
     file_name = f"{name}.hlog" if repeats == 1 else f"{name}.r{repeat_index + 1}.hlog"
     comment = f"hftperf scenario {name} against {target}; values in microseconds"
     return HlogWriter(out_dir / file_name, time.time(), comment=comment), file_name

@@ -231,6 +231,17 @@ class _Service(pb_grpc.MatchingEngineServicer):
         self._store_failed(exc)
         await context.abort(grpc.StatusCode.UNAVAILABLE, f"store unavailable: {exc}")
 
+    async def _acknowledge(self, context: grpc.aio.ServicerContext, t0_ns: int, outcome: Any,
+                           waited_from_ns: int) -> pb.SubmitOrderResponse:
+        """Wait for the order's durable write, then build its answer (UNAVAILABLE if it failed)."""
+        report, fills, durable = outcome
+        try:
+            store_ns = await durable - waited_from_ns
+        except StoreError as exc:
+            await self._unavailable(context, exc)
+        self.orders_total += 1
+        return pb.SubmitOrderResponse(order=report, fills=_fills(fills), timing=_timing(t0_ns, store_ns))
+
     # -- RPCs ------------------------------------------------------------------------------
     async def SubmitOrder(self, request: pb.OrderRequest,
                           context: grpc.aio.ServicerContext) -> pb.SubmitOrderResponse:
@@ -240,15 +251,8 @@ class _Service(pb_grpc.MatchingEngineServicer):
             await context.abort(grpc.StatusCode.INVALID_ARGUMENT, problem)
         if self.store.failed is not None:
             await self._unavailable(context, self.store.failed)
-        report, fills, durable = self._execute(request)
-        t1 = time.perf_counter_ns()
-        try:
-            store_ns = await durable - t1
-        except StoreError as exc:
-            await self._unavailable(context, exc)
-        self.orders_total += 1
-        return pb.SubmitOrderResponse(order=report, fills=_fills(fills),
-                                      timing=_timing(t0, store_ns))
+        outcome = self._execute(request)
+        return await self._acknowledge(context, t0, outcome, time.perf_counter_ns())
 
     async def SubmitOrderBatch(self, request: pb.OrderBatch,
                                context: grpc.aio.ServicerContext) -> pb.OrderBatchResponse:
@@ -343,14 +347,7 @@ class _Service(pb_grpc.MatchingEngineServicer):
                         client_order_id=request.client_order_id[:_MAX_CLIENT_ORDER_ID]),
                         timing=_timing(t0, 0))
                     continue
-                report, fills, durable = outcome
-                try:
-                    store_ns = await durable - t0
-                except StoreError as exc:
-                    await self._unavailable(context, exc)
-                self.orders_total += 1
-                yield pb.SubmitOrderResponse(order=report, fills=_fills(fills),
-                                             timing=_timing(t0, store_ns))
+                yield await self._acknowledge(context, t0, outcome, t0)
             await task  # surfaces a failed read of the request stream
         finally:
             if not task.done():

@@ -9,6 +9,7 @@ against p50/p99 is kept. Only the first step has a warm-up: later steps follow o
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -107,7 +108,8 @@ def _curve_point(rate: float, result: LoadResult, passed: bool) -> dict[str, Any
     }
 
 
-def _shift(context: RunContext, offset_s: float):  # type: ignore[no-untyped-def]
+def _shift(context: RunContext, offset_s: float) -> Callable[[IntervalReport], None] | None:
+    """The run's interval sink with each interval moved to the step's place in the scenario."""
     if context.on_interval is None:
         return None
     sink = context.on_interval
