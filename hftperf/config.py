@@ -45,6 +45,7 @@ __all__ = [
     "load_config",
     "load_params",
     "param",
+    "read_toml",
 ]
 
 T = TypeVar("T")
@@ -56,7 +57,7 @@ ENV_VARS = {  # environment variable -> [run] key
     "HFTPERF_DURATION_SCALE": "duration_scale",
     "HFTPERF_OUT": "out",
 }
-_TOP_LEVEL = ("run", "stack", "grpc", "scenario")
+_TOP_LEVEL = ("run", "stack", "grpc", "scenario", "compare")  # [compare]: hftperf.compare.options
 _NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
 
 
@@ -289,7 +290,7 @@ def _jsonable(value: Any) -> Any:
 # -- loading --------------------------------------------------------------------------------
 
 
-def _read_toml(path: Path) -> tuple[dict[str, Any], str]:
+def read_toml(path: Path) -> tuple[dict[str, Any], str]:
     """The parsed document and the SHA-256 of the file's bytes."""
     try:
         data = path.read_bytes()
@@ -385,7 +386,7 @@ def load_config(path: Path | None, overrides: Mapping[str, Any] | None = None,
     digest: str | None = None
     file = str(path) if path is not None else "defaults"
     if path is not None:
-        document, digest = _read_toml(path)
+        document, digest = read_toml(path)
         for key in document:
             if key not in _TOP_LEVEL:
                 raise unknown_key_error(f"{file}: {key}", key, _TOP_LEVEL)

@@ -10,6 +10,8 @@ import sys
 
 import typer
 
+from hftperf.cli import ab as _ab
+from hftperf.cli import compare as _compare
 from hftperf.cli import load as _load
 from hftperf.cli import report as _report
 from hftperf.cli import run as _run
@@ -31,6 +33,8 @@ app.command("run")(_run.run)
 app.command("scenarios")(_run.scenarios)
 app.command("load")(_load.load)
 app.command("report")(_report.report)
+app.command("compare")(_compare.compare)
+app.command("ab")(_ab.ab)
 app.add_typer(_stack.app, name="stack")
 
 

@@ -12,9 +12,9 @@ from rich.console import Console
 from rich.live import Live
 from rich.text import Text
 
-from hftperf.errors import ExitCode, HftperfError
+from hftperf.errors import DataError, ExitCode, HftperfError
 
-__all__ = ["debug_enabled", "fail", "run_command", "stderr", "stdout"]
+__all__ = ["append_step_summary", "debug_enabled", "fail", "run_command", "stderr", "stdout"]
 
 def _console(stderr: bool = False) -> Console:
     """A console; when output is not a terminal (CI logs, pipes) tables get room to breathe."""
@@ -31,6 +31,17 @@ stderr = _console(stderr=True)
 def debug_enabled() -> bool:
     """True when HFTPERF_DEBUG is set: errors then show their traceback."""
     return bool(os.environ.get("HFTPERF_DEBUG"))
+
+
+def append_step_summary(markdown: str) -> None:
+    """GitHub Actions: append ``markdown`` to $GITHUB_STEP_SUMMARY when it is set."""
+    path = os.environ.get("GITHUB_STEP_SUMMARY")
+    if path:
+        try:
+            with open(path, "a", encoding="utf-8") as handle:
+                handle.write(markdown + "\n")
+        except OSError as exc:
+            raise DataError(f"cannot append to GITHUB_STEP_SUMMARY {path}: {exc.strerror or exc}") from None
 
 
 def fail(message: str) -> None:

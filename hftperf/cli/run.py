@@ -10,7 +10,7 @@ from typing import Annotated
 
 import typer
 
-from hftperf.cli.console import stderr, stdout
+from hftperf.cli.console import append_step_summary, stderr, stdout
 from hftperf.cli.run_view import SuiteLive, render_run_table
 from hftperf.config import load_config
 from hftperf.errors import ConfigError, DataError, ExitCode
@@ -59,23 +59,12 @@ def run(
         (out_dir / "summary.md").write_text(render_summary(result, plots, out_dir))
     except OSError as exc:
         raise DataError(f"cannot write {out_dir / 'summary.md'}: {exc.strerror or exc}") from None
-    _append_step_summary(render_summary(result))
+    append_step_summary(render_summary(result))
     stdout.print(render_run_table(result))
     stdout.print(f"results: {out_dir}")
     if result.interrupted:
         return int(ExitCode.INTERRUPTED)
     return int(ExitCode.OK if result.passed else ExitCode.FAILED)
-
-
-def _append_step_summary(markdown: str) -> None:
-    """GitHub Actions: append the summary to $GITHUB_STEP_SUMMARY when it is set."""
-    path = os.environ.get("GITHUB_STEP_SUMMARY")
-    if path:
-        try:
-            with open(path, "a", encoding="utf-8") as handle:
-                handle.write(markdown + "\n")
-        except OSError as exc:
-            raise DataError(f"cannot append to GITHUB_STEP_SUMMARY {path}: {exc.strerror or exc}") from None
 
 
 def scenarios() -> None:
