@@ -96,7 +96,7 @@ def run_ab(measure: Measure, url_a: str, url_b: str, rounds: int, *, warmup_roun
 def _side(results: Sequence[ScenarioResult], metrics: Sequence[str]) -> ScenarioSamples:
     per_round = [run_values(r) for r in results]
     values = {m: [v.get(m, math.nan) for v in per_round] for m in metrics}
-    return ScenarioSamples("rounds", values, sum(r.failed for r in results), sum(r.requests for r in results))
+    return ScenarioSamples("rounds", values, sum(r.failed for r in results), sum(r.requests for r in results), values)
 
 
 def _ratios(a: dict[str, float], b: dict[str, float]) -> dict[str, float | None]:

@@ -118,7 +118,10 @@ def _percent(value: Any) -> float:
         number = float(value)
     elif isinstance(value, str):
         text = value.strip()
-        number = parse_percent(text) * 100 if text.endswith("%") else float(text)
+        try:
+            number = parse_percent(text) * 100 if text.endswith("%") else float(text)
+        except ValueError:
+            raise ValueError(f"expected a percentage like 5%, got {value!r}") from None
     else:
         raise ValueError(f"expected a percentage like 5%, got {value!r}")
     if not 0 <= number <= 100:

@@ -8,6 +8,7 @@ from hftperf.compare.metrics import METRICS, Tolerances
 from hftperf.compare.model import Comparison, MetricComparison
 from hftperf.compare.samples import ScenarioSamples, choose_source, metrics_of, scenario_samples
 from hftperf.compare.stats import (
+    MIN_SAMPLES,
     Estimate,
     adjust_p_values,
     independent,
@@ -41,15 +42,17 @@ def compare_samples(scenario: str, kind: str, base: ScenarioSamples, head: Scena
             estimate = proportions(base.failed, base.requests, head.failed, head.requests)
         else:
             a, b = base.values.get(name, []), head.values.get(name, [])
-            if not a and not b:
-                continue
+            if min(len(a), len(b)) < MIN_SAMPLES:  # untestable: show the runs' own values
+                a, b = base.per_run.get(name, []), head.per_run.get(name, [])
+                if not a or not b:
+                    continue
             test = paired if is_paired else independent
             estimate = test(a, b, absolute=metric.absolute, confidence=1 - alpha)
         estimates.append((name, estimate))
     adjusted = adjust_p_values([e.p_value for _, e in estimates])
     return [
         MetricComparison(scenario, name, base.source, estimate, p_adj, tolerances.of(name),
-                         verdict(METRICS[name], estimate.change, p_adj, tolerances.of(name), alpha))
+                         verdict(METRICS[name], estimate, p_adj, tolerances.of(name), alpha))
         for (name, estimate), p_adj in zip(estimates, adjusted, strict=True)
     ]
 

@@ -29,6 +29,7 @@ from hftperf.result import ScenarioResult, error_rate
 __all__ = ["ScenarioSamples", "choose_source", "metrics_of", "run_values", "scenario_samples"]
 
 _LOAD_KINDS = frozenset({"closed-loop", "open-loop"})
+_QUANTILES = {"p50": 0.5, "p90": 0.9, "p99": 0.99, "p99_9": 0.999}
 
 
 @dataclass(frozen=True)
@@ -39,7 +40,7 @@ class ScenarioSamples:
     values: dict[str, list[float]]
     failed: int = 0
     requests: int = 0
-    notes: tuple[str, ...] = field(default=())
+    per_run: dict[str, list[float]] = field(default_factory=dict)  # one value per run, whatever the source
 
 
 def metrics_of(kind: str) -> tuple[str, ...]:
@@ -77,11 +78,11 @@ def scenario_samples(results: Sequence[ScenarioResult], source: str, results_dir
     failed = sum(r.failed for r in results)
     requests = sum(r.requests for r in results)
     wanted = metrics_of(results[0].kind)
+    runs = [run_values(r) for r in results]
+    per_run = {m: [v[m] for v in runs if m in v] for m in wanted}
     if source in ("repeats", "single"):
-        per_run = [run_values(r) for r in results]
-        values = {m: [v[m] for v in per_run if m in v] for m in wanted}
-        return ScenarioSamples(source, values, failed, requests)
-    values = {m: [] for m in wanted if m != "error_rate"}
+        return ScenarioSamples(source, per_run, failed, requests, per_run)
+    values: dict[str, list[float]] = {m: [] for m in wanted if m != "error_rate"}
     for result in results:
         path = result.hlog_path(results_dir) if results_dir is not None else None
         assert path is not None  # choose_source only picks intervals when every result has a log
@@ -89,7 +90,7 @@ def scenario_samples(results: Sequence[ScenarioResult], source: str, results_dir
             for name, value in _window_values(window).items():
                 if name in values:
                     values[name].append(value)
-    return ScenarioSamples(source, values, failed, requests)
+    return ScenarioSamples(source, values, failed, requests, per_run)
 
 
 def _windows(intervals: Iterable[IntervalHistogram], window_s: float) -> list[tuple[float, LatencyHistogram]]:
@@ -113,8 +114,20 @@ def _windows(intervals: Iterable[IntervalHistogram], window_s: float) -> list[tu
 
 
 def _window_values(window: tuple[float, LatencyHistogram]) -> dict[str, float]:
+    """A window's figures; a percentile only when the window holds enough values to estimate it.
+
+    A q-quantile needs about 10 / (1 - q) values (p99: 1,000; p99.9: 10,000): with fewer, a
+    window's "p99.9" is just its largest value, and its spread would swamp any real change.
+    The maximum never qualifies: a window's max is whichever hiccup hit it (the comparison
+    shows the runs' maxima, untested).
+    """
     length_s, histogram = window
-    values = {"throughput_rps": histogram.total_count / length_s}
-    if histogram.total_count:
-        values.update(latency_values(histogram.summary_us()))
+    count = histogram.total_count
+    values = {"throughput_rps": count / length_s}
+    if count:
+        summary = latency_values(histogram.summary_us())
+        for name, value in summary.items():
+            quantile = _QUANTILES.get(name)
+            if name != "max" and (quantile is None or count >= 10 / (1 - quantile)):
+                values[name] = value
     return values

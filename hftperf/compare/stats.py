@@ -190,16 +190,27 @@ def adjust_p_values(p_values: Sequence[float | None]) -> list[float | None]:
     return [None if p is None else float(next(adjusted)) for p in p_values]
 
 
-def verdict(metric: Metric, change: float | None, p_value: float | None, tolerance: float,
-            alpha: float) -> Verdict:
-    """Regression / improvement only when significant at ``alpha`` *and* beyond ``tolerance``."""
+def verdict(metric: Metric, estimate: Estimate, p_value: float | None, tolerance: float, alpha: float) -> Verdict:
+    """Regression / improvement only when significant at ``alpha`` *and* clearly beyond ``tolerance``.
+
+    "Clearly": the whole confidence interval of the change lies beyond the tolerance, not just
+    its point estimate (where there is no interval, as for error-rate counts, the point decides).
+    A change of exactly the tolerance is then called about never, not half of the time, and a
+    noisy metric whose interval straddles the tolerance is not called at all.
+    """
+    change = estimate.change
     if change is None or p_value is None:
         return Verdict.INSUFFICIENT
     if p_value >= alpha:
         return Verdict.UNCHANGED
-    worse = change if metric.higher_is_worse else -change
-    if worse > tolerance:
+    sign = 1.0 if metric.higher_is_worse else -1.0
+    if estimate.ci_low is None or estimate.ci_high is None:
+        nearest_worse = nearest_better = sign * change
+    else:
+        bounds = (sign * estimate.ci_low, sign * estimate.ci_high)
+        nearest_worse, nearest_better = min(bounds), max(bounds)
+    if nearest_worse > tolerance:
         return Verdict.REGRESSION
-    if worse < -tolerance:
+    if nearest_better < -tolerance:
         return Verdict.IMPROVEMENT
     return Verdict.UNCHANGED
