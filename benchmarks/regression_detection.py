@@ -28,7 +28,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _common import REPO, machine, replace_section  # noqa: E402
+from _common import REPO, machine, replace_section
 
 DELAY_SERVER = Path(__file__).with_name("_delay_server.py")
 BASE_DELAY_US = 2000
@@ -144,7 +144,7 @@ def main() -> None:
     rows = []
     hits, _, median_change = ab_series(args.change, args.sensitivity_trials, args.rounds, args.round_duration)
     detected = [args.change] if hits >= 0.9 * args.sensitivity_trials else []
-    rows.append(("ab, B slower by %g%% of p50" % args.change, f"{hits}/{args.sensitivity_trials} flagged",
+    rows.append((f"ab, B slower by {args.change:g}% of p50", f"{hits}/{args.sensitivity_trials} flagged",
                  f"median measured p50 change {median_change:+.2f}%", "at least 9 of 10"))
     _, false_alarms, median_change = ab_series(0.0, args.specificity_trials, args.rounds, args.round_duration)
     rows.append(("ab, identical servers", f"{false_alarms}/{args.specificity_trials} flagged",
