@@ -78,14 +78,16 @@ def _scenario_config(kind: str, config: Path | None, params: dict[str, Any], war
 
 
 def _round_line(current: AbRound, total: int) -> str:
+    a, b = run_values(current.a), run_values(current.b)
+
     def side(values: dict[str, float]) -> str:
         p50 = values.get("p50")
         return f"{format_rate(values['throughput_rps']):>10} p50 {format_duration_us(p50) if p50 else '-':>9}"
 
+    ratio = f"B/A p50 {b['p50'] / a['p50']:.3f}" if a.get("p50") and b.get("p50") else "B/A p50 -"
     tag = " (warm-up)" if current.warmup else ""
     order = "A,B" if current.a_first else "B,A"
-    return (f"round {current.index + 1}/{total} {order}{tag}:  A {side(run_values(current.a))}  |  "
-            f"B {side(run_values(current.b))}")
+    return f"round {current.index + 1}/{total} {order}{tag}:  A {side(a)}  |  B {side(b)}  |  {ratio}"
 
 
 def ab(
