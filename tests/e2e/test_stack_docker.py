@@ -149,6 +149,12 @@ def test_stack_up_serves_orders_and_down_removes_every_container(
     assert sorted(c.labels["hftperf.component"] for c in containers) == ["engine", "gateway"]
     assert all(c.attrs["HostConfig"]["NetworkMode"] == "host" and c.image.tags == [image] for c in containers)
 
+    engine = next(c for c in containers if c.labels["hftperf.component"] == "engine")
+    probe = ["python", "-m", "hftperf.reference_engine.healthcheck"]  # Docker's health check command
+    assert engine.exec_run([*probe, "grpc", f"127.0.0.1:{eng}"]).exit_code == 0
+    assert engine.exec_run([*probe, "http", f"http://127.0.0.1:{gw}"]).exit_code == 0
+    assert engine.exec_run([*probe, "http", f"http://127.0.0.1:{free_port()}"]).exit_code == 1
+
     status = hftperf(tmp_path, "stack", "status", "--name", stack_name)  # found through the labels
     assert status.returncode == 0, status.stdout + status.stderr
     assert f"hftperf-{stack_name}-engine" in status.stdout and "running" in status.stdout
@@ -326,3 +332,13 @@ def test_unreachable_daemon_is_one_line_exit_2(tmp_path: Path) -> None:
         timeout=60,
     )
     assert run.returncode == 2 and expected in run.stderr, run.stderr
+
+
+def test_db_postgres_container_needs_the_docker_backend(tmp_path: Path) -> None:
+    up = hftperf(tmp_path, "stack", "up", "--db", "postgres", "--gateway-port", str(free_port()),
+                 "--engine-port", str(free_port()), timeout=60)  # fmt: skip
+    assert up.returncode == 2 and "--db postgres starts a PostgreSQL container: it needs --backend docker" in up.stderr
+    config = tmp_path / "pg.toml"
+    config.write_text('[run]\nstack = "local"\n[stack]\ndb = "postgres"\n[[scenario]]\nname = "health-sequential"\n')
+    run = hftperf(tmp_path, "run", "--config", str(config), "--out", str(tmp_path / "out"), "-q", timeout=60)
+    assert run.returncode == 2 and "stack.db 'postgres' starts a PostgreSQL container" in run.stderr, run.stderr

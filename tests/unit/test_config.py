@@ -411,3 +411,21 @@ def test_grpc_channel_options() -> None:
 def test_stack_options_db_dsn() -> None:
     assert StackOptions().db_dsn is None
     assert StackOptions(db="postgresql://u@h/db").db_dsn == "postgresql://u@h/db"
+
+
+def test_docker_stack_options_and_base_image_precedence(tmp_path: Path) -> None:
+    path = write(tmp_path, '[run]\nstack = "docker"\n[stack]\nnetwork = "bridge"\ndb = "postgres"\n'
+                 'base_image = "from-toml:1"\n' + MINIMAL)
+    config = load_config(path)
+    assert config.stack == "docker" and config.stack_options.network == "bridge"
+    assert config.stack_options.db == "postgres" and config.stack_options.base_image == "from-toml:1"
+    from_env = load_config(path, environ={"HFTPERF_DOCKER_BASE_IMAGE": "hftperf-base:bookworm"})
+    assert from_env.stack_options.base_image == "hftperf-base:bookworm"  # environment beats the file
+    assert load_config(None).stack_options == StackOptions()  # host network, python:3.11-slim
+    assert StackOptions().network == "host" and StackOptions().base_image == "python:3.11-slim"
+
+
+def test_unknown_network_mode_names_the_key(tmp_path: Path) -> None:
+    path = write(tmp_path, '[stack]\nnetwork = "overlay"\n' + MINIMAL)
+    with pytest.raises(ConfigError, match=r"x\.toml: stack\.network: .*'host'.*'bridge'"):
+        load_config(path)

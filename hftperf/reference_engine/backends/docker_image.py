@@ -9,6 +9,7 @@ that goes into the image, so a present image is reused and a changed source rebu
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import importlib.resources
 import shutil
@@ -118,4 +119,15 @@ def ensure_image(client: Any, base_image: str = DEFAULT_BASE_IMAGE) -> str:
             )  # fmt: skip
     finally:
         shutil.rmtree(context, ignore_errors=True)
+    _remove_superseded(client, tag, base_image)
     return tag
+
+
+def _remove_superseded(client: Any, tag: str, base_image: str) -> None:
+    """Remove older stack images built on the same base (each is ~600 MB); skip any a container uses."""
+    import docker.errors
+
+    for image in client.images.list(name=IMAGE_REPOSITORY, filters={"label": f"hftperf.base_image={base_image}"}):
+        for old in (t for t in image.tags if t != tag):
+            with contextlib.suppress(docker.errors.APIError):  # in use by a container: keep it
+                client.images.remove(old, noprune=False)
