@@ -294,6 +294,8 @@ def test_run_ci_suite_on_the_docker_stack(tmp_path: Path, client: Any, base_imag
         "grpc-order-latency",
     ]
     assert run.environment["stack"] == "docker" and run.environment["network_mode"] == "host"
+    summary = (out / "summary.md").read_text()
+    assert "| stack | docker |" in summary and "| network_mode | host |" in summary
     assert all(s.ok > 0 and s.requests == s.ok + sum(s.errors.values()) + s.in_flight for s in run.scenarios)
     left = [c.name for c in client.containers.list(all=True, filters={"label": LABEL}) if "run-" in c.labels[LABEL]]
     assert left == []  # the run's throwaway stack is gone, volume included
