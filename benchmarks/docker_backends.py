@@ -86,26 +86,48 @@ def run_mode(mode: str, base_image: str, work: Path) -> RunResult:
     return result
 
 
+def dockerd_command() -> str:
+    """The running dockerd's command line ('' when not found), to say how ports are forwarded."""
+    for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
+        try:
+            argv = cmdline.read_bytes().split(b"\0")
+        except OSError:
+            continue
+        if argv and argv[0].endswith(b"dockerd"):
+            return " ".join(a.decode(errors="replace") for a in argv if a)
+    return ""
+
+
 def table(results: dict[str, list[RunResult]], rounds: int, base_image: str) -> str:
     """The markdown section: medians over rounds per mode and scenario, ratio to local."""
 
-    def figure(mode: str, scenario: str, key: str) -> float:
-        values = []
+    def values(mode: str, scenario: str, key: str) -> list[float]:
+        found = []
         for run in results[mode]:
             s = next(s for s in run.scenarios if s.name == scenario)
-            values.append(s.throughput_rps if key == "rps" else (s.latency_us or {}).get(key, float("nan")))
-        return median(values)
+            found.append(s.throughput_rps if key == "rps" else (s.latency_us or {}).get(key, float("nan")))
+        return found
 
+    def cell(found: list[float]) -> str:
+        return f"{median(found):,.0f} ({min(found):,.0f}–{max(found):,.0f})"
+
+    dockerd = dockerd_command()
     lines = [
         "## Docker backends: local processes vs Docker host vs Docker bridge",
         "",
         f"`flock /tmp/hftperf-bench.lock python benchmarks/docker_backends.py --rounds {rounds}`: the same "
         "scenarios through `run_suite` (as `hftperf run --stack local|docker`), 1 gateway worker, SQLite, "
         f"load generator on the host; medians of {rounds} rounds, mode order rotated between rounds. "
-        f"Stack image built on `{base_image}`; dockerd started with `--bridge=none --iptables=false`, so "
-        "bridge mode uses a per-stack user-defined bridge network and its published ports (127.0.0.1 only) "
-        "are relayed by `docker-proxy`.",
+        f"Stack image built on `{base_image}`; daemon: `{dockerd or 'dockerd (command line unknown)'}`. "
+        "Bridge mode uses a per-stack user-defined bridge network with ports published on 127.0.0.1, "
+        + (
+            "relayed by `docker-proxy` (no iptables rules)."
+            if "--iptables=false" in dockerd
+            else "forwarded by docker-proxy or iptables NAT."
+        ),
         f"Machine: {machine()}; load generator, stack and Docker share the cores.",
+        "",
+        "Cells: median (min–max) over the rounds; ratios of medians.",
         "",
         "| scenario | figure | local | docker host | docker bridge | host / local | bridge / local |",
         "|---|---|---:|---:|---:|---:|---:|",
@@ -115,9 +137,9 @@ def table(results: dict[str, list[RunResult]], rounds: int, base_image: str) -> 
             ("order-latency", "p50", "p50 µs"), ("order-latency", "p99", "p99 µs"),
             ("grpc-order-latency", "p50", "p50 µs"), ("grpc-order-latency", "p99", "p99 µs")]  # fmt: skip
     for scenario, key, label in rows:
-        local, host, bridge = (figure(m, scenario, key) for m in MODES)
-        lines.append(f"| {scenario} | {label} | {local:,.0f} | {host:,.0f} | {bridge:,.0f} | "
-                     f"{host / local:.2f} | {bridge / local:.2f} |")  # fmt: skip
+        local, host, bridge = (values(m, scenario, key) for m in MODES)
+        lines.append(f"| {scenario} | {label} | {cell(local)} | {cell(host)} | {cell(bridge)} | "
+                     f"{median(host) / median(local):.2f} | {median(bridge) / median(local):.2f} |")  # fmt: skip
     errors = {m: sum(s.failed for r in results[m] for s in r.scenarios) for m in MODES}
     lines += ["", "Errors over all rounds: " + ", ".join(f"{m} {n}" for m, n in errors.items()) + "."]
     return "\n".join(lines)

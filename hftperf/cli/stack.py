@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
@@ -9,7 +10,7 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from hftperf.cli.console import stdout
+from hftperf.cli.console import stderr, stdout
 from hftperf.errors import ExitCode, UsageError
 from hftperf.reference_engine.backends import (
     DEFAULT_ENGINE_PORT,
@@ -90,7 +91,9 @@ def up(
         postgres_image=postgres_image,
     )
     stack = create_stack(config)
-    endpoints = stack.start()
+    waiting = "building the stack image if needed (once per source), starting containers…"
+    with stderr.status(waiting) if backend is Backend.docker and stderr.is_terminal else contextlib.nullcontext():
+        endpoints = stack.start()
     mode = "local" if backend is Backend.local else f"docker, {network.value} network"
     stdout.print(f"stack [bold]{name}[/] is up ({mode}, {workers} gateway worker(s))")
     stdout.print(f"  gateway  {endpoints.gateway_url}")

@@ -79,12 +79,15 @@ class DockerStack:
         labels = labels or (containers[0].labels if containers else None)
         if labels is None:
             raise InfrastructureError(f"no stack named {name!r} (no container labelled {LABEL}={name})")
-        config = StackConfig(
-            name=name, backend="docker", network=labels.get("hftperf.network", "host"),
-            gateway_port=int(labels.get("hftperf.gateway_port", 0)) or 1,
-            engine_port=int(labels.get("hftperf.engine_port", 0)) or 2,
-            workers=int(labels.get("hftperf.workers", 1)),
-        )  # fmt: skip
+        try:
+            config = StackConfig(
+                name=name, backend="docker", network=labels["hftperf.network"],
+                gateway_port=int(labels["hftperf.gateway_port"]), engine_port=int(labels["hftperf.engine_port"]),
+                workers=int(labels["hftperf.workers"]),
+            )  # fmt: skip
+        except (KeyError, ValueError):
+            raise InfrastructureError(f"containers labelled {LABEL}={name} lack hftperf's labels; "
+                                      "remove them with docker rm") from None  # fmt: skip
         stack = cls(config, client)
         stack._started_at = labels.get("hftperf.started_at", "")
         return stack
