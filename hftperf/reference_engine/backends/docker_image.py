@@ -81,10 +81,23 @@ def _base_image_id(client: Any, base_image: str) -> str:
             ) from None
 
 
+def _copy_source(root: Path, into: Path) -> Path:
+    """A clean copy of the checkout's package sources (no stale ``build/``, nothing written to the checkout)."""
+    into.mkdir(parents=True)
+    for name in ("pyproject.toml", "README.md", "setup.cfg", "MANIFEST.in"):
+        if (root / name).is_file():
+            shutil.copy2(root / name, into / name)
+    shutil.copytree(root / "hftperf", into / "hftperf", ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
+    return into
+
+
 def _build_wheels(into: Path) -> None:
     """``pip wheel`` hftperf (with the postgres extra) and all its dependencies into ``into``."""
     root = source_tree()
-    requirement = f"{root}[postgres]" if root is not None else f"hftperf[postgres]=={hftperf.__version__}"
+    if root is not None:
+        requirement = f"{_copy_source(root, into.parent / 'source')}[postgres]"
+    else:
+        requirement = f"hftperf[postgres]=={hftperf.__version__}"
     argv = [sys.executable, "-m", "pip", "wheel", "--quiet", "--disable-pip-version-check",
             "--wheel-dir", str(into), requirement]  # fmt: skip
     try:
@@ -111,6 +124,7 @@ def ensure_image(client: Any, base_image: str = DEFAULT_BASE_IMAGE) -> str:
     try:
         (context / "Dockerfile").write_bytes(_dockerfile())
         _build_wheels(context / "wheels")
+        shutil.rmtree(context / "source", ignore_errors=True)  # not part of the image's context
         with docker_errors(f"building image {tag} from {base_image}"):
             client.images.build(
                 path=str(context), tag=tag, buildargs={"BASE_IMAGE": base_image}, rm=True, forcerm=True,
