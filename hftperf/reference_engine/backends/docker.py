@@ -16,7 +16,7 @@ import time
 from types import TracebackType
 from typing import Any
 
-from hftperf.errors import InfrastructureError, UsageError
+from hftperf.errors import HftperfError, InfrastructureError, UsageError
 from hftperf.reference_engine.backends.base import ProcessStatus, StackConfig, StackEndpoints, StackStatus
 from hftperf.reference_engine.backends.docker_client import connect, docker_errors
 from hftperf.reference_engine.backends.docker_image import ensure_image
@@ -120,7 +120,8 @@ class DockerStack:
             self._run(image, "engine", self._engine_command(dsn))
             self._run(image, "gateway", self._gateway_command())
         except BaseException:
-            self.stop()
+            with contextlib.suppress(HftperfError):  # clean up, but report why the start failed
+                self.stop()
             raise
         return self.endpoints()
 
