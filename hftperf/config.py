@@ -56,6 +56,7 @@ ENV_VARS = {  # environment variable -> [run] key
     "HFTPERF_STACK": "stack",
     "HFTPERF_DURATION_SCALE": "duration_scale",
     "HFTPERF_OUT": "out",
+    "HFTPERF_DOCKER_BASE_IMAGE": "stack.base_image",  # dotted: a key of another section
 }
 _TOP_LEVEL = ("run", "stack", "grpc", "scenario", "compare")  # [compare]: hftperf.compare.options
 _NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
@@ -81,8 +82,8 @@ def _check_grpc_target(target: str) -> None:
 
 
 def _check_db(db: str) -> None:
-    if db != "sqlite" and not db.startswith(("postgresql://", "postgres://")):
-        raise ValueError(f"expected 'sqlite' or a postgresql:// DSN, got {db!r}")
+    if db not in ("sqlite", "postgres") and not db.startswith(("postgresql://", "postgres://")):
+        raise ValueError(f"expected 'sqlite', 'postgres' (docker stack) or a postgresql:// DSN, got {db!r}")
 
 
 def _check_name(name: str) -> None:
@@ -105,8 +106,10 @@ class StackOptions:
     gateway_port: int = param(default=8080, min=1, max=65535)
     engine_port: int = param(default=50051, min=1, max=65535)
     workers: int = param(default=1, min=1)  # gateway worker processes
-    db: str = param(default="sqlite", check=_check_db)  # 'sqlite' or a postgresql:// DSN
+    db: str = param(default="sqlite", check=_check_db)  # 'sqlite', a postgresql:// DSN, 'postgres' (docker)
     data_dir: Path | None = None  # None: the stack's own state directory
+    network: Literal["host", "bridge"] = "host"  # docker stack: host network, or bridge on 127.0.0.1
+    base_image: str = "python:3.11-slim"  # docker stack: the stack image is built on this image
 
     @property
     def db_dsn(self) -> str | None:
@@ -403,7 +406,10 @@ def load_config(path: Path | None, overrides: Mapping[str, Any] | None = None,
     where = {key: f"{file}: run.{key}" if layer[key] else "the default" for key in layer}
     for variable, key in ENV_VARS.items():
         value = (environ or {}).get(variable, "")
-        if value.strip():
+        if value.strip() and "." in key:
+            section, sub = key.split(".", 1)
+            sections[section] = apply_value(sections[section], sub, value.strip(), f"environment variable {variable}")
+        elif value.strip():
             run = apply_value(run, key, value.strip(), f"environment variable {variable}")
             layer[key], where[key] = 2, f"environment variable {variable}"
     for key, value in (overrides or {}).items():

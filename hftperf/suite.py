@@ -78,25 +78,35 @@ def _targets(config: RunConfig) -> Iterator[Targets]:
         check_reachable(target.host, target.port, 5.0)
         yield Targets(config.target, config.grpc_target, "none")
         return
-    if config.stack != "local":
-        raise ConfigError(f"stack backend {config.stack!r} is not available yet; expected 'local' or 'none'")
+    if config.stack not in ("local", "docker"):
+        raise ConfigError(f"stack backend {config.stack!r} is not available; expected 'local', 'docker' or 'none'")
+    from hftperf.reference_engine.backends import create_stack
     from hftperf.reference_engine.backends.base import StackConfig
-    from hftperf.reference_engine.backends.local import LocalStack
 
     options = config.stack_options
+    if options.db == "postgres" and config.stack != "docker":
+        raise ConfigError("stack.db 'postgres' starts a PostgreSQL container: it needs stack 'docker' "
+                          "(with stack 'local' give a postgresql:// DSN)")
     data_dir = options.data_dir or Path(tempfile.mkdtemp(prefix="hftperf-run-"))
     stack_config = StackConfig(
         name=f"run-{Path(data_dir).name}",
+        backend=config.stack,
         gateway_port=options.gateway_port,
         engine_port=options.engine_port,
         workers=options.workers,
         data_dir=Path(data_dir),
         db=options.db_dsn,
+        network=options.network,
+        base_image=options.base_image,
     )
+    network_mode = options.network if config.stack == "docker" else "host"
+    stack = create_stack(stack_config)
     try:
-        with LocalStack(stack_config) as endpoints:
-            yield Targets(endpoints.gateway_url, endpoints.engine_target, "local", network_mode="host")
+        with stack as endpoints:
+            yield Targets(endpoints.gateway_url, endpoints.engine_target, config.stack, network_mode=network_mode)
     finally:
+        if config.stack == "docker":
+            stack.stop(volumes=True)  # a run's stack is throwaway: its containers and volume go
         if options.data_dir is None:
             shutil.rmtree(data_dir, ignore_errors=True)
 

@@ -32,7 +32,7 @@ def run(
     config: Annotated[Path, typer.Option("--config", "-f", help="Suite configuration (TOML)")] = DEFAULT_CONFIG,
     target: Annotated[str | None, typer.Option("--target", help="Benchmark this running service (http URL)")] = None,
     grpc_target: Annotated[str | None, typer.Option("--grpc-target", help="Engine HOST:PORT (gRPC)")] = None,
-    stack: Annotated[str | None, typer.Option("--stack", help="local: start the bundled stack; none")] = None,
+    stack: Annotated[str | None, typer.Option("--stack", help="local or docker: start the bundled stack; none")] = None,
     scenario: Annotated[list[str] | None, typer.Option("--scenario", "-s", help="Run only this scenario")] = None,
     out: Annotated[Path | None, typer.Option("--out", "-o", help="Results directory")] = None,
     duration_scale: Annotated[float | None, typer.Option("--duration-scale", help="Multiply durations")] = None,

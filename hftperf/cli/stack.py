@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
@@ -9,8 +10,8 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from hftperf.cli.console import stdout
-from hftperf.errors import ExitCode
+from hftperf.cli.console import stderr, stdout
+from hftperf.errors import ExitCode, UsageError
 from hftperf.reference_engine.backends import (
     DEFAULT_ENGINE_PORT,
     DEFAULT_GATEWAY_PORT,
@@ -18,7 +19,7 @@ from hftperf.reference_engine.backends import (
     attach_stack,
     create_stack,
 )
-from hftperf.reference_engine.backends.local import COMPONENTS, read_log_tail
+from hftperf.reference_engine.backends.local import COMPONENTS, LocalStack, read_log_tail
 
 __all__ = ["app"]
 
@@ -31,6 +32,14 @@ class Backend(StrEnum):
     """Available stack backends."""
 
     local = "local"
+    docker = "docker"
+
+
+class Network(StrEnum):
+    """Docker network modes."""
+
+    host = "host"
+    bridge = "bridge"
 
 
 class Component(StrEnum):
@@ -47,12 +56,26 @@ def up(
     engine_port: Annotated[int, typer.Option(help="gRPC port of the engine.")] = DEFAULT_ENGINE_PORT,
     workers: Annotated[int, typer.Option(min=1, help="Gateway worker processes.")] = 1,
     data_dir: Annotated[Path | None, typer.Option(help="Database and logs (default: STATE_DIR/NAME).")] = None,
-    db: Annotated[str | None, typer.Option(help="postgresql:// DSN (default: SQLite in the data dir).")] = None,
+    db: Annotated[
+        str | None, typer.Option(help="postgresql:// DSN, or 'postgres' (docker: start a container); default SQLite.")
+    ] = None,
     symbols: Annotated[str | None, typer.Option(help="Comma-separated symbols (default: the engine's).")] = None,
     timeout: Annotated[float, typer.Option(help="Seconds to wait for each process to be healthy.")] = 30.0,
+    network: Annotated[Network, typer.Option(help="docker: host, or bridge (ports on 127.0.0.1).")] = Network.host,
+    base_image: Annotated[
+        str, typer.Option(envvar="HFTPERF_DOCKER_BASE_IMAGE", help="docker: base of the stack image.")
+    ] = "python:3.11-slim",
+    postgres_image: Annotated[str, typer.Option(help="docker --db postgres: the PostgreSQL image.")] = (
+        "postgres:16-bookworm"
+    ),
     name: NameOpt = "default",
 ) -> None:
     """Start engine then gateway on 127.0.0.1, wait until healthy, print the URLs."""
+    if db == "postgres" and backend is not Backend.docker:
+        raise UsageError(
+            "--db postgres starts a PostgreSQL container: it needs --backend docker "
+            "(with --backend local give a postgresql:// DSN)"
+        )
     config = StackConfig(
         name=name,
         backend=backend.value,
@@ -63,13 +86,19 @@ def up(
         db=db,
         symbols=tuple(s.strip() for s in symbols.split(",") if s.strip()) if symbols else (),
         startup_timeout_s=timeout,
+        network=network.value,
+        base_image=base_image,
+        postgres_image=postgres_image,
     )
     stack = create_stack(config)
-    endpoints = stack.start()
-    stdout.print(f"stack [bold]{name}[/] is up ({backend.value}, {workers} gateway worker(s))")
+    waiting = "building the stack image if needed (once per source), starting containers…"
+    with stderr.status(waiting) if backend is Backend.docker and stderr.is_terminal else contextlib.nullcontext():
+        endpoints = stack.start()
+    mode = "local" if backend is Backend.local else f"docker, {network.value} network"
+    stdout.print(f"stack [bold]{name}[/] is up ({mode}, {workers} gateway worker(s))")
     stdout.print(f"  gateway  {endpoints.gateway_url}")
     stdout.print(f"  engine   grpc://{endpoints.engine_target}")
-    stdout.print(f"  data     {stack.data_dir}")
+    stdout.print(f"  data     {stack.data_dir if backend is Backend.local else 'volume ' + stack.data_volume}")
 
 
 @app.command()
@@ -80,7 +109,8 @@ def status(name: NameOpt = "default") -> None:
     for column in ("component", "pid", "port", "alive", "healthy", "log"):
         table.add_column(column)
     for p in st.processes:
-        table.add_row(p.component, str(p.pid), str(p.port), _yes(p.alive), _yes(p.healthy), str(p.log_path))
+        where = str(p.log_path) if p.log_path is not None else f"container {p.container}"
+        table.add_row(p.component, str(p.pid), str(p.port), _yes(p.alive), _yes(p.healthy), where)
     stdout.print(table)
     state = "[green]running[/]" if st.running else "[red]not running[/]"
     stdout.print(f"{state}  gateway {st.endpoints.gateway_url}  engine {st.endpoints.engine_target}")
@@ -99,18 +129,28 @@ def logs(
     stack = attach_stack(name)
     chosen = [component.value] if component else list(COMPONENTS)
     for comp in chosen:
-        path = stack.log_path(comp)
+        local = isinstance(stack, LocalStack)
         if len(chosen) > 1:
-            stdout.print(f"[bold]==> {comp} ({path}) <==[/]")
-        stdout.out(read_log_tail(path, lines), highlight=False)
+            where = stack.log_path(comp) if local else f"container hftperf-{name}-{comp}"
+            stdout.print(f"[bold]==> {comp} ({where}) <==[/]")
+        text = read_log_tail(stack.log_path(comp), lines) if local else stack.logs(comp, lines)
+        stdout.out(text, highlight=False)
 
 
 @app.command()
-def down(name: NameOpt = "default") -> None:
-    """Stop gateway then engine (graceful, then forced) and free their ports."""
+def down(
+    name: NameOpt = "default",
+    volumes: Annotated[bool, typer.Option("--volumes", help="docker: also remove the stack's volumes.")] = False,
+) -> None:
+    """Stop gateway then engine (graceful, then forced) and free their ports (docker: remove the containers)."""
     stack = attach_stack(name)
-    stack.stop()
-    stdout.print(f"stack [bold]{name}[/] is down")
+    if isinstance(stack, LocalStack):
+        if volumes:
+            raise UsageError(f"--volumes is for Docker stacks; the local stack keeps its data in {stack.data_dir}")
+        stack.stop()
+    else:
+        stack.stop(volumes=volumes)
+    stdout.print(f"stack [bold]{name}[/] is down" + (" (volumes removed)" if volumes else ""))
 
 
 def _yes(flag: bool) -> str:

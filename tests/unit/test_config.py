@@ -208,7 +208,7 @@ def test_stack_and_target_conflict_at_the_same_level(tmp_path: Path) -> None:
         ('[run]\ntarget = "https://x"\n' + MINIMAL, "{f}: run.target: expected an http:// URL such as"),
         ('[run]\ngrpc_target = "x"\nstack = "none"\n' + MINIMAL, "{f}: run.grpc_target: expected HOST:PORT"),
         ('[run]\nduration_scale = 0\n' + MINIMAL, "{f}: run.duration_scale: expected a positive number, got 0.0"),
-        ('[stack]\ndb = "mysql://x"\n' + MINIMAL, "{f}: stack.db: expected 'sqlite' or a postgresql:// DSN"),
+        ('[stack]\ndb = "mysql://x"\n' + MINIMAL, "{f}: stack.db: expected 'sqlite', 'postgres' (docker stack) or a postgresql:// DSN"),
         ('[stack]\ngateway_port = 70000\n' + MINIMAL, "{f}: stack.gateway_port: expected at most 65535, got 70000"),
         ('[grpc]\nkeepalive_time = "soon"\n' + MINIMAL,
          "{f}: grpc.keepalive_time: expected a duration such as '250us', '10ms' or '5s', got 'soon'"),
@@ -411,3 +411,21 @@ def test_grpc_channel_options() -> None:
 def test_stack_options_db_dsn() -> None:
     assert StackOptions().db_dsn is None
     assert StackOptions(db="postgresql://u@h/db").db_dsn == "postgresql://u@h/db"
+
+
+def test_docker_stack_options_and_base_image_precedence(tmp_path: Path) -> None:
+    path = write(tmp_path, '[run]\nstack = "docker"\n[stack]\nnetwork = "bridge"\ndb = "postgres"\n'
+                 'base_image = "from-toml:1"\n' + MINIMAL)
+    config = load_config(path)
+    assert config.stack == "docker" and config.stack_options.network == "bridge"
+    assert config.stack_options.db == "postgres" and config.stack_options.base_image == "from-toml:1"
+    from_env = load_config(path, environ={"HFTPERF_DOCKER_BASE_IMAGE": "hftperf-base:bookworm"})
+    assert from_env.stack_options.base_image == "hftperf-base:bookworm"  # environment beats the file
+    assert load_config(None).stack_options == StackOptions()  # host network, python:3.11-slim
+    assert StackOptions().network == "host" and StackOptions().base_image == "python:3.11-slim"
+
+
+def test_unknown_network_mode_names_the_key(tmp_path: Path) -> None:
+    path = write(tmp_path, '[stack]\nnetwork = "overlay"\n' + MINIMAL)
+    with pytest.raises(ConfigError, match=r"x\.toml: stack\.network: .*'host'.*'bridge'"):
+        load_config(path)

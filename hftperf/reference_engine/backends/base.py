@@ -1,7 +1,7 @@
 """What every stack backend offers: start, stop, status and endpoints of the reference stack.
 
 The flow sees the stack only through ``StackEndpoints`` (a URL and a gRPC target); the local
-backend runs processes, a Docker backend (later) runs containers behind the same protocol.
+backend runs processes, the Docker backend runs containers behind the same protocol.
 """
 
 from __future__ import annotations
@@ -44,13 +44,16 @@ class StackConfig:
     engine_port: int = DEFAULT_ENGINE_PORT
     workers: int = 1
     data_dir: Path | None = None  # None: <state dir>/<name>
-    db: str | None = None  # None: SQLite (WAL) in the data dir; or a postgresql:// DSN
+    db: str | None = None  # None: SQLite (WAL) in the data dir; a postgresql:// DSN; 'postgres' (Docker)
     symbols: tuple[str, ...] = ()  # empty: the engine's default symbols
     state_dir: Path | None = None  # None: default_state_dir()
     startup_timeout_s: float = 30.0
     stop_timeout_s: float = 10.0
     gateway_args: tuple[str, ...] = ()  # extra flags for the gateway process (keepalive, ...)
     engine_args: tuple[str, ...] = ()  # extra flags for the engine process
+    network: str = "host"  # Docker backend: 'host' or 'bridge' (ports published on 127.0.0.1)
+    base_image: str = "python:3.11-slim"  # Docker backend: image the stack image is built on
+    postgres_image: str = "postgres:16-bookworm"  # Docker backend with db 'postgres'
 
     def resolved_state_dir(self) -> Path:
         """The state directory this stack uses."""
@@ -78,7 +81,8 @@ class ProcessStatus:
     port: int
     alive: bool
     healthy: bool
-    log_path: Path
+    log_path: Path | None  # None: the backend keeps logs elsewhere (a container's log)
+    container: str | None = None  # the container's name (Docker backend)
 
 
 @dataclasses.dataclass(frozen=True)

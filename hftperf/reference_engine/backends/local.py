@@ -29,8 +29,9 @@ from hftperf.reference_engine.backends.base import (
     StackEndpoints,
     StackStatus,
 )
+from hftperf.reference_engine.healthcheck import engine_healthy, gateway_healthy
 
-__all__ = ["COMPONENTS", "LocalStack", "read_log_tail", "state_path"]
+__all__ = ["COMPONENTS", "LocalStack", "port_in_use", "read_log_tail", "state_path"]
 
 COMPONENTS = ("engine", "gateway")  # start order; stop order is the reverse
 _MODULES = {"engine": "hftperf.reference_engine.engine", "gateway": "hftperf.reference_engine.gateway"}
@@ -61,7 +62,8 @@ def _utc_now() -> str:
     return datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds")
 
 
-def _port_in_use(host: str, port: int) -> bool:
+def port_in_use(host: str, port: int) -> bool:
+    """True when something listens on ``host:port`` (TIME_WAIT leftovers do not count)."""
     # SO_REUSEADDR: ignore TIME_WAIT leftovers of a stack just stopped, fail only on a listener.
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -109,27 +111,6 @@ def _is_ours(pid: int, component: str) -> bool:
     except PermissionError:
         return False
     return not cmdline or _MODULES[component].encode() in cmdline  # empty: a zombie leader
-
-
-def _engine_healthy(target: str, timeout_s: float) -> bool:
-    import grpc
-    from grpc_health.v1 import health_pb2, health_pb2_grpc
-
-    with grpc.insecure_channel(target) as channel:
-        try:
-            reply = health_pb2_grpc.HealthStub(channel).Check(health_pb2.HealthCheckRequest(), timeout=timeout_s)
-        except grpc.RpcError:
-            return False
-    return bool(reply.status == health_pb2.HealthCheckResponse.SERVING)
-
-
-def _gateway_healthy(url: str, timeout_s: float) -> bool:
-    import httpx
-
-    try:
-        return httpx.get(f"{url}/health", timeout=timeout_s).status_code == 200
-    except httpx.HTTPError:
-        return False
 
 
 class LocalStack:
@@ -192,7 +173,7 @@ class LocalStack:
                         f"stop it first with `hftperf stack down --name {self.config.name}`"
                     )
         for component, port in (("gateway", self.config.gateway_port), ("engine", self.config.engine_port)):
-            if _port_in_use(self.config.host, port):
+            if port_in_use(self.config.host, port):
                 raise InfrastructureError(
                     f"port {port} on {self.config.host} is already in use (wanted for the {component}); "
                     f"free it or choose another with --{component}-port"
@@ -336,8 +317,8 @@ class LocalStack:
     def _healthy(self, component: str, timeout_s: float) -> bool:
         ends = self.endpoints()
         if component == "engine":
-            return _engine_healthy(ends.engine_target, timeout_s)
-        return _gateway_healthy(ends.gateway_url, timeout_s)
+            return engine_healthy(ends.engine_target, timeout_s)
+        return gateway_healthy(ends.gateway_url, timeout_s)
 
     def _any_alive(self) -> bool:
         procs = self._state.get("processes", {})
@@ -361,7 +342,7 @@ class LocalStack:
             raise InfrastructureError(f"{component} (process group {pgid}) survived SIGKILL")
         port = self.config.engine_port if component == "engine" else self.config.gateway_port
         deadline = time.monotonic() + 5.0
-        while _port_in_use(self.config.host, port) and time.monotonic() < deadline:
+        while port_in_use(self.config.host, port) and time.monotonic() < deadline:
             time.sleep(_POLL_S)
 
     def _refresh(self) -> None:

@@ -1,0 +1,1 @@
+"""Dockerfile of the reference stack image (package data read by the Docker backend)."""
