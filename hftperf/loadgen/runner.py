@@ -28,7 +28,9 @@ def make_transport(part: WorkerPlan) -> Transport:
         return GrpcTransport(plan.grpc, part.connections, call, plan.timeout_s)
     request = request_builder(plan.request, part.worker_index, plan.workers)
     capture = "server-timing" if plan.request.capture_server_timing else None
-    return Http1Transport(plan.request.target, part.connections, request, capture_header=capture)
+    return Http1Transport(
+        plan.request.target, part.connections, request, capture_header=capture, connect_timeout_s=plan.timeout_s
+    )
 
 
 def new_event_loop() -> asyncio.AbstractEventLoop:
