@@ -131,7 +131,8 @@ def run_suite(config: RunConfig, out_dir: Path, progress: SuiteProgress | None =
         environment = collect_environment(
             targets.http_url, targets.stack, config.source_path, config.source_sha256,
             extra={"network_mode": targets.network_mode, "grpc_target": targets.grpc_target,
-                   "duration_scale": config.duration_scale, "repeat": config.repeat},
+                   "duration_scale": config.duration_scale, "repeat": config.repeat,
+                   "deadline_s": config.deadline_s},
         )
 
         def snapshot() -> RunResult:

@@ -49,6 +49,7 @@ def _stop_on_signals(loop: asyncio.AbstractEventLoop, stop: Callable[[], None]) 
         yield
         return
     signals = (signal.SIGINT, signal.SIGTERM)
+    previous = {signum: signal.getsignal(signum) for signum in signals}
     for signum in signals:
         loop.add_signal_handler(signum, stop)
     try:
@@ -56,6 +57,9 @@ def _stop_on_signals(loop: asyncio.AbstractEventLoop, stop: Callable[[], None]) 
     finally:
         for signum in signals:
             loop.remove_signal_handler(signum)
+            # remove_signal_handler leaves SIG_DFL: put back what the caller had (``hftperf run``
+            # maps SIGTERM to KeyboardInterrupt, so a later SIGTERM still keeps the results).
+            signal.signal(signum, previous[signum])
 
 
 def run_worker(
