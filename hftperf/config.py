@@ -428,6 +428,7 @@ def load_config(path: Path | None, overrides: Mapping[str, Any] | None = None,
     return RunConfig(
         label=run.label, stack=run.stack, target=run.target, grpc_target=run.grpc_target,
         out_dir=run.out_dir, duration_scale=run.duration_scale, repeat=run.repeat,
-        deadline_s=run.deadline_s, redact_headers=run.redact_headers, stack_options=sections["stack"], grpc=sections["grpc"], scenarios=scenarios,
+        deadline_s=run.deadline_s, redact_headers=run.redact_headers,
+        stack_options=sections["stack"], grpc=sections["grpc"], scenarios=scenarios,
         source_path=path, source_sha256=digest,
     )

@@ -51,24 +51,29 @@ class Watchdog:
             self._timers.append(timer)
         return self
 
-    def __exit__(self, kind: type[BaseException] | None, value: BaseException | None,
-                 traceback: TracebackType | None) -> None:
+    def __exit__(
+        self, kind: type[BaseException] | None, value: BaseException | None, traceback: TracebackType | None
+    ) -> None:
         for timer in self._timers:
             timer.cancel()
         self._timers.clear()
 
     def message(self) -> str:
         """One line for the user: what happened at the deadline."""
-        return (f"the run reached its deadline of {self.deadline_s:g}s and was stopped; "
-                "result.json holds what was measured until then (set [run] deadline or --deadline)")
+        return (
+            f"the run reached its deadline of {self.deadline_s:g}s and was stopped; "
+            "result.json holds what was measured until then (set [run] deadline or --deadline)"
+        )
 
     def _soft_stop(self) -> None:
         self.expired = True
         os.kill(os.getpid(), signal.SIGINT)  # handled like Ctrl-C: drain, keep results
 
     def _hard_stop(self) -> None:
-        sys.stderr.write(f"hftperf: error: {self.message()}; it did not stop within {self.grace_s:g}s "
-                         f"more, so it was ended (exit {int(ExitCode.ERROR)})\n")
+        sys.stderr.write(
+            f"hftperf: error: {self.message()}; it did not stop within {self.grace_s:g}s "
+            f"more, so it was ended (exit {int(ExitCode.ERROR)})\n"
+        )
         sys.stderr.flush()
         for pid in _child_pids(os.getpid()):
             with contextlib.suppress(OSError):

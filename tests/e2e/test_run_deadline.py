@@ -41,13 +41,31 @@ path = "/"
 """
 
 
-def _start(tmp_path: Path, url: str, *args: str, first: str = "60s",
-           first_timeout: str = "60s") -> subprocess.Popen[str]:
+def _start(
+    tmp_path: Path, url: str, *args: str, first: str = "60s", first_timeout: str = "60s"
+) -> subprocess.Popen[str]:
     suite = tmp_path / "suite.toml"
     suite.write_text(SUITE.format(first=first, first_timeout=first_timeout))
-    return subprocess.Popen([sys.executable, "-m", "hftperf", "run", "--config", str(suite), "--target", url,
-                             "--out", str(tmp_path / "out"), "-q", *args],
-                            cwd=REPO, text=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    return subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "hftperf",
+            "run",
+            "--config",
+            str(suite),
+            "--target",
+            url,
+            "--out",
+            str(tmp_path / "out"),
+            "-q",
+            *args,
+        ],
+        cwd=REPO,
+        text=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
 
 
 def _accounted(run: RunResult) -> None:
