@@ -187,6 +187,7 @@ class RunResult:
     def from_dict(cls, data: Mapping[str, Any]) -> RunResult:
         """Validate a parsed document against its schema and build the result (DataError if not)."""
         validate_document(data)
+        _check_histograms(data["scenarios"])
         return cls(
             schema=data["schema"],
             label=data["label"],
@@ -197,6 +198,22 @@ class RunResult:
             started_at=data["started_at"],
             ended_at=data["ended_at"],
         )
+
+
+def _check_histograms(scenarios: list[Mapping[str, Any]]) -> None:
+    """Every encoded histogram decodes (a hand-edited one fails here, not later in a report)."""
+    from hftperf.histogram import LatencyHistogram  # numpy: only when a result is read
+
+    for index, scenario in enumerate(scenarios):
+        encoded = {"histogram": scenario["histogram"]}
+        encoded.update({f"extra_histograms.{k}": v for k, v in scenario["extra_histograms"].items()})
+        for key, text in encoded.items():
+            if text is None:
+                continue
+            try:
+                LatencyHistogram.decode(text)
+            except (DataError, ValueError) as exc:
+                raise DataError(f"does not match {SCHEMA} at scenarios[{index}].{key}: {exc}") from None
 
 
 def build_run_result(
