@@ -32,6 +32,7 @@ from hftperf.params import (
     param,
     unknown_key_error,
 )
+from hftperf.redact import redact_url
 from hftperf.thresholds import Threshold, parse_threshold
 
 __all__ = [
@@ -70,7 +71,7 @@ def _check_http_url(url: str) -> None:
     except ValueError:
         port_ok = False
     if parts.scheme != "http" or not parts.hostname or not port_ok:
-        raise ValueError(f"expected an http:// URL such as 'http://127.0.0.1:8080', got {url!r}")
+        raise ValueError(f"expected an http:// URL such as 'http://127.0.0.1:8080', got {redact_url(url)!r}")
 
 
 def _check_grpc_target(target: str) -> None:
