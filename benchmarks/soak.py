@@ -8,8 +8,9 @@ generator, the gateway and the engine (each with its child processes) from /proc
 
 For each series it fits a least-squares line to the samples after the first 10% of the run
 (start-up allocations settle there) and reports the slope per minute, the residual standard
-deviation (the noise) and a verdict: flat when the fitted growth over the window is within
-three residual SDs or under 1 MiB (or one fd). It also checks the accounting: sent = ok +
+deviation (the noise), the slope over the last half alone (a leak keeps its slope; allocator
+fragmentation levels off) and a verdict: flat when the growth the last-half slope projects over
+the whole window is within three residual SDs or under 1 MiB (or one fd). It also checks the accounting: sent = ok +
 failed + in flight, sent + not sent = rate x duration, and every acknowledged order is in the
 database. Not part of the test suite; run it alone:
 
@@ -111,24 +112,27 @@ class Trend:
     first: float
     last: float
     slope_per_min: float
+    late_slope_per_min: float  # fitted on the last half of the window only
     noise_sd: float
-    growth: float  # slope x window length
+    growth: float  # late slope x window length
     flat: bool
 
 
 def trend(t_s: list[float], values: list[float], flat_min: float) -> Trend:
-    """Fit after the first 10% of the samples; flat when growth <= max(3 residual SD, flat_min)."""
+    """Fit after the first 10% of the samples; flat when the late growth <= max(3 residual SD, flat_min)."""
     skip = len(t_s) // 10
     xs, ys = t_s[skip:], values[skip:]
-    if len(xs) < 3:
-        return Trend(
-            values[0] if values else math.nan, values[-1] if values else math.nan, math.nan, math.nan, math.nan, False
-        )
+    if len(xs) < 6:
+        nan = math.nan
+        return Trend(values[0] if values else nan, values[-1] if values else nan, nan, nan, nan, nan, False)
     slope, intercept = statistics.linear_regression(xs, ys)
     residuals = [y - (slope * x + intercept) for x, y in zip(xs, ys, strict=True)]
     noise = statistics.pstdev(residuals)
-    growth = slope * (xs[-1] - xs[0])
-    return Trend(ys[0], ys[-1], slope * 60, noise, growth, abs(growth) <= max(3 * noise, flat_min))
+    half = len(xs) // 2
+    late_slope = statistics.linear_regression(xs[half:], ys[half:]).slope if len(set(ys[half:])) > 1 else 0.0
+    growth = late_slope * (xs[-1] - xs[0])
+    flat = abs(growth) <= max(3 * noise, flat_min)
+    return Trend(ys[0], ys[-1], slope * 60, late_slope * 60, noise, growth, flat)
 
 
 def _db_orders(data_dir: Path) -> int:
@@ -186,8 +190,7 @@ def soak(duration_s: float, rate_per_s: float, every_s: float) -> tuple[dict[str
             stop.set()
             if load.returncode != 0:
                 raise SystemExit(f"hftperf load failed ({load.returncode}): {stderr}")
-            time.sleep(1.0)  # group commit: let the last acknowledged orders reach the file
-            stored = _db_orders(data_dir)
+        stored = _db_orders(data_dir)  # after the stack stopped: everything it acknowledged is on disk
     return series, json.loads(stdout), stored
 
 
@@ -200,14 +203,15 @@ def render(
         f"stack (1 gateway worker, SQLite), samples every {every_s:g} s; trend fitted after the first 10%. "
         f"Machine: {machine()} (shared with other sessions).",
         "",
-        "| process | RSS start → end (MiB) | RSS slope (MiB/min) | RSS noise SD (MiB) | RSS flat | "
+        "| process | RSS start → end (MiB) | RSS slope all / last half (MiB/min) | RSS noise SD (MiB) | RSS flat | "
         "fds start → end | fd slope (/min) | fds flat |",
         "|---|---:|---:|---:|:-:|---:|---:|:-:|",
     ]
     for s in series.values():
         rss, fds = trend(s.t_s, s.rss_mib, FLAT_MIN["rss_mib"]), trend(s.t_s, s.fds, FLAT_MIN["fds"])
         lines.append(
-            f"| {s.name} | {rss.first:.1f} → {rss.last:.1f} | {rss.slope_per_min:+.3f} | {rss.noise_sd:.2f} | "
+            f"| {s.name} | {rss.first:.1f} → {rss.last:.1f} | {rss.slope_per_min:+.3f} / "
+            f"{rss.late_slope_per_min:+.3f} | {rss.noise_sd:.2f} | "
             f"{'yes' if rss.flat else '**no**'} | {fds.first:.0f} → {fds.last:.0f} | {fds.slope_per_min:+.3f} | "
             f"{'yes' if fds.flat else '**no**'} |"
         )
@@ -234,8 +238,11 @@ def main() -> None:
     parser.add_argument("--rate", type=float, default=500.0, help="orders per second (default 500)")
     parser.add_argument("--every", type=float, default=5.0, help="seconds between samples (default 5)")
     parser.add_argument("--no-write", action="store_true", help="print only; leave docs/benchmarks.md alone")
+    parser.add_argument("--samples", type=Path, help="also write every sample here (JSON)")
     args = parser.parse_args()
     series, result, stored = soak(args.duration, args.rate, args.every)
+    if args.samples is not None:
+        args.samples.write_text(json.dumps({name: vars(s) for name, s in series.items()}))
     table = render(series, result, stored, args.duration, args.rate, args.every)
     print(table)
     if not args.no_write:
