@@ -32,6 +32,7 @@ from hftperf.params import (
     param,
     unknown_key_error,
 )
+from hftperf.redact import redact_url
 from hftperf.thresholds import Threshold, parse_threshold
 
 __all__ = [
@@ -72,7 +73,7 @@ def _check_http_url(url: str) -> None:
     except ValueError:
         port_ok = False
     if parts.scheme != "http" or not parts.hostname or not port_ok:
-        raise ValueError(f"expected an http:// URL such as 'http://127.0.0.1:8080', got {url!r}")
+        raise ValueError(f"expected an http:// URL such as 'http://127.0.0.1:8080', got {redact_url(url)!r}")
 
 
 def _check_grpc_target(target: str) -> None:
@@ -181,6 +182,8 @@ class _RunSection:
     out_dir: Path | None = dataclasses.field(default=None, metadata={"key": "out"})
     duration_scale: float = param(default=1.0, check=_check_positive)
     repeat: int = param(default=1, min=1)
+    deadline_s: float | None = param(key="deadline", unit="duration_s", default=None, check=_check_positive)
+    redact_headers: tuple[str, ...] = ()  # more header names whose values never appear in output
 
 
 @dataclasses.dataclass(frozen=True)
@@ -236,6 +239,8 @@ class RunConfig:
     out_dir: Path | None = None  # None: results/<UTC timestamp>-<label>, see resolved_out_dir
     duration_scale: float = 1.0
     repeat: int = 1
+    deadline_s: float | None = None  # None: derived from the scenarios' planned time (hftperf.deadline)
+    redact_headers: tuple[str, ...] = ()
     stack_options: StackOptions = StackOptions()
     grpc: GrpcChannelOptions = GrpcChannelOptions()
     scenarios: tuple[ScenarioConfig, ...] = ()
@@ -431,6 +436,7 @@ def load_config(path: Path | None, overrides: Mapping[str, Any] | None = None,
     return RunConfig(
         label=run.label, stack=run.stack, target=run.target, grpc_target=run.grpc_target,
         out_dir=run.out_dir, duration_scale=run.duration_scale, repeat=run.repeat,
+        deadline_s=run.deadline_s, redact_headers=run.redact_headers,
         stack_options=sections["stack"], grpc=sections["grpc"], scenarios=scenarios,
         source_path=path, source_sha256=digest,
     )

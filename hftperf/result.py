@@ -187,6 +187,7 @@ class RunResult:
     def from_dict(cls, data: Mapping[str, Any]) -> RunResult:
         """Validate a parsed document against its schema and build the result (DataError if not)."""
         validate_document(data)
+        _check_histograms(data["scenarios"])
         return cls(
             schema=data["schema"],
             label=data["label"],
@@ -197,6 +198,22 @@ class RunResult:
             started_at=data["started_at"],
             ended_at=data["ended_at"],
         )
+
+
+def _check_histograms(scenarios: list[Mapping[str, Any]]) -> None:
+    """Every encoded histogram decodes (a hand-edited one fails here, not later in a report)."""
+    from hftperf.histogram import LatencyHistogram  # numpy: only when a result is read
+
+    for index, scenario in enumerate(scenarios):
+        encoded = {"histogram": scenario["histogram"]}
+        encoded.update({f"extra_histograms.{k}": v for k, v in scenario["extra_histograms"].items()})
+        for key, text in encoded.items():
+            if text is None:
+                continue
+            try:
+                LatencyHistogram.decode(text)
+            except (DataError, ValueError) as exc:
+                raise DataError(f"does not match {SCHEMA} at scenarios[{index}].{key}: {exc}") from None
 
 
 def build_run_result(
@@ -338,6 +355,19 @@ def _fsync_directory(directory: Path) -> None:
         os.close(fd)
 
 
+def current_umask() -> int:
+    """The process umask, read without changing it where Linux allows (/proc), else set and restored."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("Umask:"):
+                return int(line.split()[1], 8)
+    except (OSError, ValueError, IndexError):
+        pass
+    mask = os.umask(0o022)  # pragma: no cover - not Linux: briefly process-wide, no threads write here
+    os.umask(mask)
+    return mask
+
+
 def _write_atomically(path: Path, data: bytes) -> None:
     """Write ``data`` to a temporary file beside ``path``, fsync it, then rename over ``path``.
 
@@ -346,6 +376,7 @@ def _write_atomically(path: Path, data: bytes) -> None:
     """
     fd, temp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
+        os.fchmod(fd, 0o666 & ~current_umask())  # mkstemp makes 0600; a result file is as shareable as any
         with os.fdopen(fd, "wb") as handle:
             handle.write(data)
             handle.flush()

@@ -13,7 +13,7 @@ import shutil
 import tempfile
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -23,6 +23,7 @@ from hftperf.errors import ConfigError
 from hftperf.hlog import HlogWriter
 from hftperf.loadgen import IntervalReport, check_reachable
 from hftperf.loadgen.request import parse_http_url
+from hftperf.redact import describe_request, redact_url
 from hftperf.result import RunResult, ScenarioResult, ThresholdResult, build_run_result, save_result
 from hftperf.scenario_results import scenario_result
 from hftperf.scenarios import REGISTRY, RunContext, ScenarioOutcome
@@ -139,9 +140,11 @@ def run_suite(config: RunConfig, out_dir: Path, progress: SuiteProgress | None =
         if any(s.kind in _GRPC_KINDS for s in config.scenarios) and targets.grpc_target is None:
             raise ConfigError("gRPC scenarios need the engine's address: give --grpc-target HOST:PORT")
         environment = collect_environment(
-            targets.http_url, targets.stack, config.source_path, config.source_sha256,
+            redact_url(targets.http_url, config.redact_headers), targets.stack, config.source_path,
+            config.source_sha256,
             extra={"network_mode": targets.network_mode, "grpc_target": targets.grpc_target,
-                   "duration_scale": config.duration_scale, "repeat": config.repeat},
+                   "duration_scale": config.duration_scale, "repeat": config.repeat,
+                   "deadline_s": config.deadline_s},
         )
 
         def snapshot() -> RunResult:
@@ -175,7 +178,8 @@ def _run_one(scenario: ScenarioConfig, params: Any, index: int, repeat_index: in
     """Run one scenario with its interval log; return its judged result and whether it was stopped."""
     if progress is not None:
         progress.scenario_started(scenario, index, len(config.scenarios), repeat_index)
-    writer, hlog_name = _hlog_writer(out_dir, scenario.name, repeat_index, config.repeat, targets.http_url)
+    writer, hlog_name = _hlog_writer(out_dir, scenario.name, repeat_index, config.repeat,
+                                     redact_url(targets.http_url, config.redact_headers))
     context = RunContext(
         target_url=targets.http_url,
         grpc_target=targets.grpc_target,
@@ -190,6 +194,10 @@ def _run_one(scenario: ScenarioConfig, params: Any, index: int, repeat_index: in
     if outcome.load is None:  # measured in process: no intervals, no log
         (out_dir / hlog_name).unlink(missing_ok=True)
     result = _judged(scenario, outcome, hlog_name if outcome.load else None, repeat_index)
+    if outcome.load is not None and outcome.load.plan.grpc is None:  # what was sent, credentials redacted
+        spec = outcome.load.plan.request
+        request = describe_request(spec.method, spec.url, spec.headers, config.redact_headers)
+        result = replace(result, figures={**result.figures, "request": request})
     if progress is not None:
         progress.scenario_finished(result)
     return result, outcome.interrupted

@@ -37,6 +37,15 @@ _SIZE_SCALE = {
     "mib": 1024**2, "g": 1024**3, "gb": 1000**3, "gib": 1024**3,
 }
 _PERCENT_RE = re.compile(rf"^\s*({_NUMBER})\s*%\s*$")
+_INF = float("inf")
+
+
+def _match(pattern: re.Pattern[str], text: object, expectation: str) -> re.Match[str]:
+    """The match of a unit string; ValueError for another type (a TOML list, None) or no match."""
+    match = pattern.match(text) if isinstance(text, str) else None
+    if match is None:
+        raise ValueError(f"expected {expectation}, got {text!r}")
+    return match
 
 
 def parse_duration_s(text: str | int | float, default_unit: str = "s") -> float:
@@ -46,13 +55,11 @@ def parse_duration_s(text: str | int | float, default_unit: str = "s") -> float:
     if isinstance(text, (int, float)):
         value_s = float(text) * _DURATION_SCALE_S[default_unit]
     else:
-        match = _DURATION_RE.match(text)
-        if not match:
-            raise ValueError(f"expected a duration such as '250us', '10ms' or '5s', got {text!r}")
+        match = _match(_DURATION_RE, text, "a duration such as '250us', '10ms' or '5s'")
         unit = match.group(3) or default_unit
         value_s = float(match.group(1)) * _DURATION_SCALE_S[unit]
-    if value_s < 0 or value_s != value_s:
-        raise ValueError(f"expected a non-negative duration, got {text!r}")
+    if not 0 <= value_s < _INF:  # also NaN
+        raise ValueError(f"expected a finite non-negative duration, got {text!r}")
     return value_s
 
 
@@ -68,9 +75,7 @@ def parse_rate_per_s(text: str | int | float) -> float:
     if isinstance(text, (int, float)):
         rate = float(text)
     else:
-        match = _RATE_RE.match(text)
-        if not match:
-            raise ValueError(f"expected a rate such as '1000/s' or '60000/m', got {text!r}")
+        match = _match(_RATE_RE, text, "a rate such as '1000/s' or '60000/m'")
         per = match.group(3) or "s"
         rate = float(match.group(1)) / (60.0 if per.startswith("m") else 1.0)
     if not rate > 0 or rate == float("inf"):
@@ -85,10 +90,11 @@ def parse_size_bytes(text: str | int) -> int:
     if isinstance(text, int):
         size = text
     else:
-        match = _SIZE_RE.match(text)
-        if not match:
-            raise ValueError(f"expected a size such as '64KiB' or '10MB', got {text!r}")
-        size = int(float(match.group(1)) * _SIZE_SCALE[(match.group(3) or "b").lower()])
+        match = _match(_SIZE_RE, text, "a size such as '64KiB' or '10MB'")
+        size_float = float(match.group(1)) * _SIZE_SCALE[(match.group(3) or "b").lower()]
+        if size_float == _INF:
+            raise ValueError(f"expected a finite size, got {text!r}")
+        size = int(size_float)
     if size < 0:
         raise ValueError(f"expected a non-negative size, got {text!r}")
     return size
@@ -101,9 +107,7 @@ def parse_percent(text: str | int | float) -> float:
     if isinstance(text, (int, float)):
         fraction = float(text)
     else:
-        match = _PERCENT_RE.match(text)
-        if not match:
-            raise ValueError(f"expected a percentage such as '0.1%', got {text!r}")
+        match = _match(_PERCENT_RE, text, "a percentage such as '0.1%'")
         fraction = float(match.group(1)) / 100.0
     if not 0.0 <= fraction <= 1.0:
         raise ValueError(f"expected a percentage between 0% and 100%, got {text!r}")

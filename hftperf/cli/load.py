@@ -14,6 +14,7 @@ from hftperf.cli.load_view import LiveProgress, render_result_table
 from hftperf.errors import ExitCode, UsageError
 from hftperf.hlog import HlogWriter
 from hftperf.loadgen import IntervalReport, LoadPlan, RequestSpec, default_workers, run_load
+from hftperf.redact import describe_request, redact_url
 from hftperf.units import parse_duration_s, parse_rate_per_s
 
 __all__ = ["load"]
@@ -23,8 +24,8 @@ def _parse_headers(headers: list[str]) -> tuple[tuple[str, str], ...]:
     parsed = []
     for header in headers:
         name, sep, value = header.partition(":")
-        if not sep or not name.strip():
-            raise UsageError(f"--header {header!r}: expected NAME:VALUE")
+        if not sep or not name.strip():  # the text is not echoed: it may be a pasted token
+            raise UsageError(f"--header: expected NAME:VALUE, got {len(header)} characters without a name and ':'")
         parsed.append((name.strip(), value.strip()))
     return tuple(parsed)
 
@@ -60,7 +61,7 @@ def build_plan(url: str, method: str, body: str | None, headers: list[str], temp
     try:
         spec.target  # noqa: B018 - validates the URL
     except ValueError as exc:
-        raise UsageError(f"URL: {exc}") from None
+        raise UsageError(f"URL: {str(exc).replace(url, redact_url(url))}") from None
     if connections < 1:
         raise UsageError(f"--connections: expected at least 1, got {connections}")
     chosen_workers = workers if workers is not None else default_workers(connections, rate_per_s)
@@ -84,6 +85,7 @@ _HELP_RATE = "Open loop at this total rate (req/s); default closed loop"
 _HELP_WORKERS = "Load-generating processes (default: one per two cores, at most one per 8 connections)"
 _HELP_HLOG = "Write interval histograms (HdrHistogram log format) here"
 _HELP_DURATION = "Measured time after warm-up, e.g. 10s, 1m"
+_HELP_REDACT = "Also redact this header's value in the output (Authorization, Cookie, *token* ... always are)"
 _HELP_SERVER_TIMING = "Record the parts of each response's Server-Timing header in histograms of their own"
 
 
@@ -103,11 +105,12 @@ def load(
     server_timing: Annotated[bool, typer.Option("--server-timing", help=_HELP_SERVER_TIMING)] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object instead of the table")] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No live progress")] = False,
+    redact: Annotated[list[str] | None, typer.Option("--redact-header", help=_HELP_REDACT)] = None,
 ) -> int:
     """Send load to one URL and report throughput, errors and latency percentiles."""
     plan = build_plan(url, method, body, header or [], template, connections, duration, rate, workers, warmup,
                       timeout, server_timing)
-    comment = f"hftperf load {url}; values in microseconds"
+    comment = f"hftperf load {redact_url(url, redact or ())}; values in microseconds"
     writer = HlogWriter(hlog, time.time() + plan.warmup_s, comment=comment) if hlog else None
     progress = LiveProgress(stderr, plan, enabled=not quiet and not as_json and stderr.is_terminal)
 
@@ -124,7 +127,9 @@ def load(
         if writer is not None:
             writer.close()
     if as_json:
-        stdout.file.write(json.dumps(result.to_dict()) + "\n")
+        spec = plan.request
+        document = {**result.to_dict(), "request": describe_request(spec.method, url, spec.headers, redact or ())}
+        stdout.file.write(json.dumps(document) + "\n")
     else:
         stdout.print(render_result_table(result))
     return int(ExitCode.INTERRUPTED if result.interrupted else ExitCode.OK)

@@ -5,6 +5,10 @@ The hot path is callback-driven: the parser's ``on_message_complete`` reports th
 straight to the worker, which may send the next request from inside that callback.
 Connections closed by the server (``Connection: close``, idle timeout, restart) are
 re-established on the next send, so a run survives a target restart.
+
+Memory per connection is bounded whatever the server sends: bodies are parsed and dropped
+(an observing connection keeps at most 64 KiB), and a response head (status line and
+headers) longer than ``MAX_HEAD_BYTES`` fails the request as a protocol error.
 """
 
 from __future__ import annotations
@@ -26,15 +30,16 @@ from hftperf.loadgen.transport import (
     error_class_for_status,
 )
 
-__all__ = ["Http1Transport"]
+__all__ = ["MAX_HEAD_BYTES", "Http1Transport"]
 
 _perf_ns = time.perf_counter_ns
+MAX_HEAD_BYTES = 64 * 1024  # a longer status line + headers is hostile: fail it (llhttp has no limit)
 
 
 class _Connection(asyncio.Protocol):
     """One TCP connection; a new instance per (re)connect so stale callbacks are ignored."""
 
-    __slots__ = ("busy", "closed", "owner", "parser", "slot", "transport")
+    __slots__ = ("busy", "closed", "head_bytes", "owner", "parser", "slot", "transport")
 
     def __init__(self, owner: Http1Transport, slot: int) -> None:
         self.owner = owner
@@ -43,6 +48,7 @@ class _Connection(asyncio.Protocol):
         self.parser = httptools.HttpResponseParser(self)
         self.busy = False
         self.closed = False
+        self.head_bytes = 0  # bytes of the current response head so far; -1 once the head is complete
 
     # asyncio protocol -------------------------------------------------------------------
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
@@ -53,12 +59,21 @@ class _Connection(asyncio.Protocol):
         self.transport = transport  # type: ignore[assignment]
 
     def data_received(self, data: bytes) -> None:
+        in_head = self.head_bytes >= 0
         try:
             self.parser.feed_data(data)
         except httptools.HttpParserError:
             self._fail(ErrorClass.PROTOCOL)
+            return
         except httptools.HttpParserUpgrade:
             self._fail(ErrorClass.PROTOCOL)
+            return
+        # Count only chunks that began and ended inside one head (send() restarts the count):
+        # a chunk finishing the previous body never counts against the next response.
+        if in_head and self.head_bytes >= 0:
+            self.head_bytes += len(data)
+            if self.head_bytes > MAX_HEAD_BYTES:
+                self._fail(ErrorClass.PROTOCOL)
 
     def eof_received(self) -> bool | None:
         return None  # let the transport close; connection_lost does the accounting
@@ -81,6 +96,9 @@ class _Connection(asyncio.Protocol):
             owner.on_complete(self.slot, classify_exception(exc, connecting=False), _perf_ns())
 
     # httptools callbacks ------------------------------------------------------------------
+    def on_headers_complete(self) -> None:
+        self.head_bytes = -1
+
     def on_message_complete(self) -> None:
         done_ns = _perf_ns()
         if not self.busy:
@@ -150,8 +168,9 @@ class Http1Transport:
     """HTTP/1.1 client transport over ``slots`` keep-alive connections to one target."""
 
     def __init__(self, target: HttpTarget, slots: int, request: bytes | Callable[[int], bytes] | RequestSource,
-                 capture_header: str | None = None) -> None:
+                 capture_header: str | None = None, connect_timeout_s: float = 10.0) -> None:
         self.target = target
+        self.connect_timeout_s = connect_timeout_s  # open() gives up on slow connects after this
         # With a header to capture, successful responses report it through on_captured first.
         self.capture_header = capture_header.lower().encode("latin-1") if capture_header else None
         self.on_captured: Callable[[int, bytes], None] = _ignore_captured
@@ -173,14 +192,20 @@ class Http1Transport:
         self.on_complete: CompletionCallback = _unset_callback
 
     async def open(self, on_complete: CompletionCallback) -> None:
-        """Remember the callback and connect every slot (failures are retried on first send)."""
-        self._loop = asyncio.get_running_loop()
+        """Remember the callback and connect every slot (failures are retried on first send).
+
+        Gives up after ``connect_timeout_s``: a target whose accept queue is full leaves connects
+        hanging for minutes; those slots connect again on their first send, under the timeout.
+        """
+        loop = self._loop = asyncio.get_running_loop()
         self.on_complete = on_complete
-        results = await asyncio.gather(*(self._connect(slot) for slot in range(self.slots)),
-                                       return_exceptions=True)
-        for slot, result in enumerate(results):
-            if isinstance(result, _Connection):
-                self.connections[slot] = result
+        tasks = [loop.create_task(self._connect(slot)) for slot in range(self.slots)]
+        done, pending = await asyncio.wait(tasks, timeout=self.connect_timeout_s)
+        for task in pending:
+            task.cancel()
+        for slot, task in enumerate(tasks):
+            if task in done and task.exception() is None:
+                self.connections[slot] = task.result()
 
     async def _connect(self, slot: int) -> _Connection:
         assert self._loop is not None
@@ -202,6 +227,7 @@ class Http1Transport:
         connection = self.connections[slot]
         if connection is not None and connection.transport is not None:
             connection.busy = True
+            connection.head_bytes = 0
             connection.transport.write(data)
             return
         assert self._loop is not None

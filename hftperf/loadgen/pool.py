@@ -98,9 +98,10 @@ def _coordinate(pipes: list[multiprocessing.connection.Connection], processes: l
     stop_sent = False
     interrupted: list[int] = []
     in_main_thread = threading.current_thread() is threading.main_thread()
-    previous_handler = signal.getsignal(signal.SIGINT) if in_main_thread else None
-    if in_main_thread:
-        signal.signal(signal.SIGINT, lambda signum, frame: interrupted.append(signum))
+    stop_signals = (signal.SIGINT, signal.SIGTERM)
+    previous_handlers = {signum: signal.getsignal(signum) for signum in stop_signals} if in_main_thread else {}
+    for signum in previous_handlers:  # both stop the workers gracefully, as in one process
+        signal.signal(signum, lambda signum, frame: interrupted.append(signum))
     try:
         while live:
             if interrupted and not stop_sent:
@@ -138,8 +139,8 @@ def _coordinate(pipes: list[multiprocessing.connection.Connection], processes: l
             raise InfrastructureError(f"load generator worker process died: {', '.join(dead) or 'unknown'}")
         return summaries
     finally:
-        if in_main_thread:
-            signal.signal(signal.SIGINT, previous_handler)
+        for signum, handler in previous_handlers.items():
+            signal.signal(signum, handler)
 
 
 def _send_quietly(pipe: Any, message: tuple[Any, ...]) -> None:

@@ -121,6 +121,23 @@ class LoadResult:
         }
 
 
+def _merged(encoded: list[tuple[str, int]]) -> LatencyHistogram:
+    """Decode and add up (encoding, out-of-range count) pairs; needs at least one.
+
+    The first decoded histogram becomes the sum: no empty one to merge into, so each interval
+    makes half the large short-lived allocations, which otherwise fragment a long run's heap.
+    """
+    total: LatencyHistogram | None = None
+    for text, out_of_range in encoded:
+        part = LatencyHistogram.decode(text, out_of_range_count=out_of_range)
+        if total is None:
+            total = part
+        else:
+            total.merge(part)
+    assert total is not None
+    return total
+
+
 class Aggregator:
     """Merges interval samples from K workers (in any order) and builds the LoadResult."""
 
@@ -147,13 +164,13 @@ class Aggregator:
             self._emit(self._pending.pop(sample.index))
 
     def _emit(self, samples: list[IntervalSample]) -> None:
-        latency = LatencyHistogram(self.plan.highest_us)
-        lag = LatencyHistogram(self.plan.highest_us) if self.plan.open_loop else None
+        latency = _merged([(s.latency, s.latency_out_of_range) for s in samples])
+        lag = None
+        if self.plan.open_loop:
+            lags = [(s.schedule_lag, s.lag_out_of_range) for s in samples if s.schedule_lag is not None]
+            lag = _merged(lags) if lags else LatencyHistogram(self.plan.highest_us)
         errors = [0] * len(samples[0].errors)
         for sample in samples:
-            latency.merge(LatencyHistogram.decode(sample.latency, out_of_range_count=sample.latency_out_of_range))
-            if lag is not None and sample.schedule_lag is not None:
-                lag.merge(LatencyHistogram.decode(sample.schedule_lag, out_of_range_count=sample.lag_out_of_range))
             errors = [a + b for a, b in zip(errors, sample.errors, strict=True)]
         self.latency.merge(latency)
         if lag is not None and self.schedule_lag is not None:

@@ -28,7 +28,9 @@ def make_transport(part: WorkerPlan) -> Transport:
         return GrpcTransport(plan.grpc, part.connections, call, plan.timeout_s)
     request = request_builder(plan.request, part.worker_index, plan.workers)
     capture = "server-timing" if plan.request.capture_server_timing else None
-    return Http1Transport(plan.request.target, part.connections, request, capture_header=capture)
+    return Http1Transport(
+        plan.request.target, part.connections, request, capture_header=capture, connect_timeout_s=plan.timeout_s
+    )
 
 
 def new_event_loop() -> asyncio.AbstractEventLoop:
@@ -47,6 +49,7 @@ def _stop_on_signals(loop: asyncio.AbstractEventLoop, stop: Callable[[], None]) 
         yield
         return
     signals = (signal.SIGINT, signal.SIGTERM)
+    previous = {signum: signal.getsignal(signum) for signum in signals}
     for signum in signals:
         loop.add_signal_handler(signum, stop)
     try:
@@ -54,6 +57,9 @@ def _stop_on_signals(loop: asyncio.AbstractEventLoop, stop: Callable[[], None]) 
     finally:
         for signum in signals:
             loop.remove_signal_handler(signum)
+            # remove_signal_handler leaves SIG_DFL: put back what the caller had (``hftperf run``
+            # maps SIGTERM to KeyboardInterrupt, so a later SIGTERM still keeps the results).
+            signal.signal(signum, previous[signum])
 
 
 def run_worker(

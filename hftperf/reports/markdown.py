@@ -52,11 +52,26 @@ def _header(run: RunResult) -> list[str]:
 
 def _scenarios(run: RunResult, plots: PlotLinks, base_dir: Path | None) -> list[str]:
     lines = [*markdown_table(model.scenario_table(run), right=_SCENARIO_RIGHT), ""]
+    lines += _what_went_wrong(run)
     for s in run.scenarios:
         links = [f"[{kind} plot]({_link(path, base_dir)})" for kind, path in plots.get(s.name, {}).items()]
         if links:
             lines.append(f"- {s.name}: " + ", ".join(links))
     return lines + ([""] if plots else [])
+
+
+def _what_went_wrong(run: RunResult) -> list[str]:
+    """One line per scenario with failed or unanswered requests: the error classes, in flight, interrupted."""
+    lines = []
+    for s in run.scenarios:
+        problems = [f"{name} {count:,}" for name, count in sorted(s.errors.items()) if count]
+        if s.in_flight:
+            problems.append(f"{s.in_flight:,} unanswered at the end (in flight)")
+        if s.interrupted:
+            problems.append("interrupted before the end")
+        if problems:
+            lines.append(f"- {s.name}: " + ", ".join(problems))
+    return [*lines, ""] if lines else []
 
 
 def _capacity(run: RunResult, plots: PlotLinks, base_dir: Path | None) -> list[str]:

@@ -9,12 +9,13 @@ from collections.abc import Iterator
 from pathlib import Path
 
 SERVER = Path(__file__).with_name("behaviour_server.py")
+HOSTILE_SERVER = Path(__file__).with_name("hostile_server.py")
 
 
 @contextlib.contextmanager
-def behaviour_server(mode: str, arg: str | None = None) -> Iterator[str]:
+def behaviour_server(mode: str, arg: str | None = None, script: Path = SERVER) -> Iterator[str]:
     """Run the server with ``mode`` and yield ``http://127.0.0.1:<port>``."""
-    args = [sys.executable, str(SERVER), mode] + ([arg] if arg is not None else [])
+    args = [sys.executable, str(script), mode] + ([arg] if arg is not None else [])
     process = subprocess.Popen(args, stdout=subprocess.PIPE, text=True)
     try:
         assert process.stdout is not None
@@ -25,6 +26,11 @@ def behaviour_server(mode: str, arg: str | None = None) -> Iterator[str]:
     finally:
         process.kill()
         process.wait(timeout=10)
+
+
+def hostile_server(mode: str, arg: str | None = None) -> contextlib.AbstractContextManager[str]:
+    """Run hostile_server.py with ``mode`` and yield its base URL."""
+    return behaviour_server(mode, arg, script=HOSTILE_SERVER)
 
 
 def free_port() -> int:
