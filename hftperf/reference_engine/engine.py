@@ -47,6 +47,7 @@ from hftperf.reference_engine.book import (
 from hftperf.reference_engine.proto import matching_pb2 as pb
 from hftperf.reference_engine.proto import matching_pb2_grpc as pb_grpc
 from hftperf.reference_engine.store import (
+    STORE_UNAVAILABLE,
     LoadedState,
     OrderRow,
     Store,
@@ -229,7 +230,7 @@ class _Service(pb_grpc.MatchingEngineServicer):
 
     async def _unavailable(self, context: grpc.aio.ServicerContext, exc: StoreError) -> None:
         self._store_failed(exc)
-        await context.abort(grpc.StatusCode.UNAVAILABLE, f"store unavailable: {exc}")
+        await context.abort(grpc.StatusCode.UNAVAILABLE, f"{STORE_UNAVAILABLE}: {exc}")
 
     async def _acknowledge(self, context: grpc.aio.ServicerContext, t0_ns: int, outcome: Any,
                            waited_from_ns: int) -> pb.SubmitOrderResponse:
@@ -379,7 +380,7 @@ class _Service(pb_grpc.MatchingEngineServicer):
         try:
             found = await self.store.get_order(order_id)
         except StoreError as exc:
-            await context.abort(grpc.StatusCode.UNAVAILABLE, f"store unavailable: {exc}")
+            await context.abort(grpc.StatusCode.UNAVAILABLE, f"{STORE_UNAVAILABLE}: {exc}")
             raise  # unreachable: abort raises
         if found is None:
             await context.abort(grpc.StatusCode.NOT_FOUND, f"order_id: no order {order_id}")

@@ -50,6 +50,7 @@ from hftperf.reference_engine.gateway_orders import (
 )
 from hftperf.reference_engine.proto import matching_pb2 as pb
 from hftperf.reference_engine.proto import matching_pb2_grpc as pb_grpc
+from hftperf.reference_engine.store import STORE_UNAVAILABLE
 
 __all__ = ["MAX_BODY_BYTES", "GatewayConfig", "app_from_env", "create_app", "main", "serve"]
 
@@ -185,10 +186,13 @@ class _EngineLink:
     def status_error(self, code: grpc.StatusCode, details: str | None, field: str | None = None) -> ApiError:
         """``rpc_error`` for a status code and message (a batch reports them per order)."""
         status, error = _GRPC_TO_HTTP.get(code, (502, "engine_error"))
+        detail = details or code.name.lower()
         if code == grpc.StatusCode.UNAVAILABLE:
             self.healthy = False
-        detail = details or code.name.lower()
-        return ApiError(status, error, field_in(detail) or (field if status < 500 else None), detail)
+            if detail.startswith(STORE_UNAVAILABLE):  # the engine runs but cannot persist (disk full, read-only)
+                error = "store_unavailable"
+        # A 5xx is never the client's field, whatever the engine's message mentions (a path...).
+        return ApiError(status, error, (field_in(detail) or field) if status < 500 else None, detail)
 
 
 def _json_response(

@@ -197,7 +197,7 @@ class LocalStack:
                     f"port {port} on {self.config.host} is already in use (wanted for the {component}); "
                     f"free it or choose another with --{component}-port"
                 )
-        self.data_dir.mkdir(parents=True, exist_ok=True)
+        self._check_data_dir()
         self._state = {
             "schema": _STATE_SCHEMA,
             "name": self.config.name,
@@ -297,6 +297,20 @@ class LocalStack:
             argv = ["--host", c.host, "--port", str(c.gateway_port), "--engine", self.endpoints().engine_target]
             argv += ["--workers", str(c.workers), *c.gateway_args]
         return [sys.executable, "-m", _MODULES[component], *argv]
+
+    def _check_data_dir(self) -> None:
+        """Create the data directory and make sure the logs (and the database) can be written there."""
+        try:
+            self.data_dir.mkdir(parents=True, exist_ok=True)
+            for component in COMPONENTS:
+                with self.log_path(component).open("ab"):
+                    pass
+        except OSError as exc:
+            reason = exc.strerror or type(exc).__name__
+            raise InfrastructureError(
+                f"cannot write to the data directory {self.data_dir} ({reason.lower()}); "
+                f"choose a writable one with --data-dir"
+            ) from None
 
     def _spawn(self, component: str) -> None:
         argv = self._argv(component)
