@@ -9,7 +9,7 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from hftperf.cli.console import stdout
+from hftperf.cli.console import stderr, stdout
 from hftperf.errors import ExitCode
 from hftperf.reference_engine.backends import (
     DEFAULT_ENGINE_PORT,
@@ -19,6 +19,7 @@ from hftperf.reference_engine.backends import (
     create_stack,
 )
 from hftperf.reference_engine.backends.local import COMPONENTS, read_log_tail
+from hftperf.reference_engine.bind import DEFAULT_HOST, exposure_warning
 
 __all__ = ["app"]
 
@@ -43,6 +44,9 @@ class Component(StrEnum):
 @app.command()
 def up(
     backend: Annotated[Backend, typer.Option(help="Where to run the stack.")] = Backend.local,
+    host: Annotated[str, typer.Option(help="Listen address of both processes (default: loopback only).")] = (
+        DEFAULT_HOST
+    ),
     gateway_port: Annotated[int, typer.Option(help="HTTP port of the gateway.")] = DEFAULT_GATEWAY_PORT,
     engine_port: Annotated[int, typer.Option(help="gRPC port of the engine.")] = DEFAULT_ENGINE_PORT,
     workers: Annotated[int, typer.Option(min=1, help="Gateway worker processes.")] = 1,
@@ -52,10 +56,13 @@ def up(
     timeout: Annotated[float, typer.Option(help="Seconds to wait for each process to be healthy.")] = 30.0,
     name: NameOpt = "default",
 ) -> None:
-    """Start engine then gateway on 127.0.0.1, wait until healthy, print the URLs."""
+    """Start engine then gateway (on 127.0.0.1 unless --host), wait until healthy, print the URLs."""
+    if (warning := exposure_warning(host, "stack (engine and gateway)")) is not None:
+        stderr.out(f"hftperf: warning: {warning}", highlight=False)
     config = StackConfig(
         name=name,
         backend=backend.value,
+        host=host,
         gateway_port=gateway_port,
         engine_port=engine_port,
         workers=workers,

@@ -31,6 +31,7 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 
 from hftperf import __version__
 from hftperf.errors import HftperfError, InfrastructureError
+from hftperf.reference_engine.bind import DEFAULT_HOST, exposure_warning, url_host
 from hftperf.reference_engine.book import (
     BUY,
     GTC,
@@ -436,10 +437,11 @@ class EngineServer:
             pb_grpc.add_MatchingEngineServicer_to_server(self.service, server)
             health_pb2_grpc.add_HealthServicer_to_server(self._health, server)
             try:
-                self.port = server.add_insecure_port(f"{cfg.host}:{cfg.port}")
+                self.port = server.add_insecure_port(f"{url_host(cfg.host)}:{cfg.port}")
             except RuntimeError as exc:
                 raise InfrastructureError(
-                    f"cannot listen on {cfg.host}:{cfg.port} (port in use?): {exc}") from exc
+                    f"cannot listen on {url_host(cfg.host)}:{cfg.port} (port in use, or not an "
+                    f"address of this machine?): {exc}") from exc
             await server.start()
             self._server = server
         except BaseException:
@@ -489,7 +491,7 @@ async def serve(config: EngineConfig, stop: asyncio.Event | None = None) -> None
 def _parse_args(argv: Sequence[str] | None) -> EngineConfig:
     p = argparse.ArgumentParser(prog="python -m hftperf.reference_engine.engine",
                                 description="hftperf reference matching engine (gRPC)")
-    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--host", default=DEFAULT_HOST, help="listen address (default: loopback only)")
     p.add_argument("--port", type=int, default=50051)
     p.add_argument("--data-dir", type=Path, default=EngineConfig.data_dir)
     p.add_argument("--db", dest="db_dsn", default=None, help="postgresql://... (default SQLite)")
@@ -502,6 +504,8 @@ def _parse_args(argv: Sequence[str] | None) -> EngineConfig:
         p.error("--symbols: at least one symbol is needed")
     logging.basicConfig(level=a.log_level.upper(), stream=sys.stderr,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    if (warning := exposure_warning(a.host, "engine")) is not None:
+        log.warning("%s", warning)
     options: dict[str, object] = {} if a.db_dsn else {"synchronous": a.sqlite_synchronous}
     return EngineConfig(host=a.host, port=a.port, data_dir=a.data_dir, db_dsn=a.db_dsn,
                         symbols=symbols, store_options=options)

@@ -23,6 +23,7 @@ import dataclasses
 import gc
 import json
 import os
+import sys
 import time
 from collections.abc import AsyncIterator, Sequence
 from typing import Any
@@ -34,6 +35,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import ASGIApp
 
+from hftperf.reference_engine.bind import DEFAULT_HOST, exposure_warning
 from hftperf.reference_engine.gateway_batch import OrderBatcher
 from hftperf.reference_engine.gateway_orders import (
     MAX_BODY_BYTES,
@@ -410,7 +412,7 @@ def serve(config: GatewayConfig, host: str = "127.0.0.1", port: int = 8080, work
 
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m hftperf.reference_engine.gateway", description=__doc__.splitlines()[0])
-    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--host", default=DEFAULT_HOST, help="listen address (default: loopback only)")
     p.add_argument("--port", type=int, default=8080)
     p.add_argument("--engine", default=GatewayConfig.engine_target, help="engine gRPC target host:port")
     p.add_argument("--workers", type=int, default=1)
@@ -428,6 +430,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     """Process entry point: parse flags and serve until SIGTERM/SIGINT."""
     args = vars(_parser().parse_args(argv))
     host, port, workers, target = args.pop("host"), args.pop("port"), args.pop("workers"), args.pop("engine")
+    if (warning := exposure_warning(host, "gateway")) is not None:
+        print(f"gateway: warning: {warning}", file=sys.stderr, flush=True)
     serve(GatewayConfig(engine_target=target, **args), host=host, port=port, workers=workers)
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import datetime
+import errno
 import json
 import os
 import re
@@ -29,6 +30,7 @@ from hftperf.reference_engine.backends.base import (
     StackEndpoints,
     StackStatus,
 )
+from hftperf.reference_engine.bind import socket_family, url_host
 
 __all__ = ["COMPONENTS", "LocalStack", "read_log_tail", "state_path"]
 
@@ -63,11 +65,18 @@ def _utc_now() -> str:
 
 def _port_in_use(host: str, port: int) -> bool:
     # SO_REUSEADDR: ignore TIME_WAIT leftovers of a stack just stopped, fail only on a listener.
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+    with socket.socket(socket_family(host), socket.SOCK_STREAM) as sock:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
-            sock.bind((host, port))
-        except OSError:
+            sock.bind((host.strip("[]"), port))
+        except socket.gaierror as exc:
+            raise InfrastructureError(f"cannot listen on {host!r}: {exc.strerror}") from None
+        except OSError as exc:
+            if exc.errno in (errno.EADDRNOTAVAIL, errno.EAFNOSUPPORT):
+                raise InfrastructureError(
+                    f"cannot listen on {host}: it is not an address of this machine ({exc.strerror.lower()}); "
+                    f"use --host 127.0.0.1 (the default) or one of this machine's addresses"
+                ) from None
             return True
     return False
 
@@ -163,6 +172,7 @@ class LocalStack:
             raise InfrastructureError(f"{path}: unknown state schema {state.get('schema')!r}")
         config = dataclasses.replace(
             config,
+            host=str(state.get("host", config.host)),
             gateway_port=int(state["gateway_port"]),
             engine_port=int(state["engine_port"]),
             workers=int(state.get("workers", 1)),
@@ -177,7 +187,8 @@ class LocalStack:
     def endpoints(self) -> StackEndpoints:
         """Where this stack is reachable."""
         c = self.config
-        return StackEndpoints(f"http://{c.host}:{c.gateway_port}", f"{c.host}:{c.engine_port}")
+        host = url_host(c.host)
+        return StackEndpoints(f"http://{host}:{c.gateway_port}", f"{host}:{c.engine_port}")
 
     def start(self) -> StackEndpoints:
         """Start engine then gateway, wait until both are healthy; stop both on any failure."""
@@ -206,6 +217,7 @@ class LocalStack:
             "stopped_at": None,
             "data_dir": str(self.data_dir),
             "db": self.config.db,
+            "host": self.config.host,
             "gateway_port": self.config.gateway_port,
             "engine_port": self.config.engine_port,
             "workers": self.config.workers,
