@@ -45,6 +45,7 @@ from hftperf.reference_engine.book import (
     IdSequence,
     Order,
 )
+from hftperf.reference_engine.grpc_guard import Undecodable, add_guarded_servicer
 from hftperf.reference_engine.proto import matching_pb2 as pb
 from hftperf.reference_engine.proto import matching_pb2_grpc as pb_grpc
 from hftperf.reference_engine.store import (
@@ -74,6 +75,7 @@ SERVICE_NAME = "hftperf.matching.v1.MatchingEngine"  # also the grpc.health.v1 s
 _MAX_CLIENT_ORDER_ID = 64
 MAX_QUANTITY = 10**12  # bounds keep every aggregate inside int64 (proto and database)
 MAX_PRICE_TICKS = 10**15
+_MAX_ORDER_ID = 2**63 - 1  # ids are SQLite INTEGER / PostgreSQL BIGINT
 _OPEN = (1, 2)  # NEW, PARTIALLY_FILLED
 _OrderReport: Any = pb.OrderReport  # the book's enum ints are the proto's enum numbers
 # The order's report as matched (what its write makes durable), its fills, its durable write.
@@ -316,7 +318,7 @@ class _Service(pb_grpc.MatchingEngineServicer):
             try:
                 async for request in request_iterator:
                     t0 = time.perf_counter_ns()
-                    problem = self._invalid(request)
+                    problem = self._invalid(request) if type(request) is not Undecodable else request.reason
                     if problem is None and self.store.failed is None:
                         pending.append((t0, request, self._execute(request)))
                     else:
@@ -378,8 +380,10 @@ class _Service(pb_grpc.MatchingEngineServicer):
 
     async def _lookup(self, order_id: int, context: grpc.aio.ServicerContext
                       ) -> tuple[OrderRow, list[Fill]]:
+        found = None
         try:
-            found = await self.store.get_order(order_id)
+            if order_id <= _MAX_ORDER_ID:  # beyond int64 no database row can exist (nor be queried)
+                found = await self.store.get_order(order_id)
         except StoreError as exc:
             await context.abort(grpc.StatusCode.UNAVAILABLE, f"{STORE_UNAVAILABLE}: {exc}")
             raise  # unreachable: abort raises
@@ -434,7 +438,7 @@ class EngineServer:
             self.service = _Service(cfg, self.store, state, self._health)
             # so_reuseport=0: a second engine on a busy port must fail, not share it.
             server = grpc.aio.server(options=[("grpc.so_reuseport", 0)])
-            pb_grpc.add_MatchingEngineServicer_to_server(self.service, server)
+            add_guarded_servicer(self.service, server)  # undecodable bytes: INVALID_ARGUMENT
             health_pb2_grpc.add_HealthServicer_to_server(self._health, server)
             try:
                 self.port = server.add_insecure_port(f"{url_host(cfg.host)}:{cfg.port}")

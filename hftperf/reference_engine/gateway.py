@@ -212,10 +212,15 @@ def _levels(levels: Sequence[pb.PriceLevel]) -> list[dict[str, int]]:
     return [{"price": lv.price_ticks, "quantity": lv.quantity, "order_count": lv.order_count} for lv in levels]
 
 
+def _is_decimal(text: str) -> bool:
+    """Only ASCII digits: ``str.isdigit`` also accepts "²", which ``int()`` refuses."""
+    return text.isascii() and text.isdigit()
+
+
 async def _read_body(request: Request) -> bytes:
     """The request body, refusing anything over MAX_BODY_BYTES without buffering it all."""
     declared = request.headers.get("content-length")
-    if declared is not None and (not declared.isdigit() or int(declared) > MAX_BODY_BYTES):
+    if declared is not None and (not _is_decimal(declared) or int(declared) > MAX_BODY_BYTES):
         raise ApiError(413, "body_too_large", "body", f"body must be at most {MAX_BODY_BYTES} bytes")
     chunks: list[bytes] = []
     size = 0
@@ -229,7 +234,7 @@ async def _read_body(request: Request) -> bytes:
 
 def _order_id(request: Request) -> int:
     raw = request.path_params["order_id"]
-    if not raw.isdigit() or not 0 < int(raw) < 2**64:
+    if not _is_decimal(raw) or not 0 < int(raw) < 2**64:
         raise ApiError(422, "invalid_field", "order_id", "order_id must be a positive integer")
     return int(raw)
 
@@ -342,7 +347,7 @@ def create_app(config: GatewayConfig) -> ASGIApp:
         symbol = request.path_params["symbol"]
         raw_depth = request.query_params.get("depth", "10")
         try:
-            if not raw_depth.isdigit() or not 1 <= int(raw_depth) <= _MAX_DEPTH:
+            if not _is_decimal(raw_depth) or not 1 <= int(raw_depth) <= _MAX_DEPTH:
                 raise ApiError(422, "invalid_field", "depth", f"depth must be an integer in 1..{_MAX_DEPTH}")
             if eng.symbols and symbol not in eng.symbols:
                 raise ApiError(404, "unknown_symbol", "symbol", f"unknown symbol {symbol!r}")

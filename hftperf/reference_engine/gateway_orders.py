@@ -169,10 +169,22 @@ def parse_order(body: bytes, symbols: frozenset[str]) -> pb.OrderRequest:
     client_id = obj.get("client_order_id")
     if client_id is not None and (not isinstance(client_id, str) or len(client_id) > 64):
         raise ApiError(422, "invalid_field", "client_order_id", "client_order_id must be a string of <= 64 chars")
-    return pb.OrderRequest(
-        symbol=symbol, side=side, type=order_type, price_ticks=price,  # type: ignore[arg-type]
-        quantity=quantity, time_in_force=tif, client_order_id=client_id or "",  # type: ignore[arg-type]
-    )
+    try:
+        return pb.OrderRequest(
+            symbol=symbol, side=side, type=order_type, price_ticks=price,  # type: ignore[arg-type]
+            quantity=quantity, time_in_force=tif, client_order_id=client_id or "",  # type: ignore[arg-type]
+        )
+    except UnicodeEncodeError:  # a lone surrogate ("\ud800") is valid JSON but not UTF-8
+        name = "symbol" if not _encodable(symbol) else "client_order_id"
+        raise ApiError(422, "invalid_field", name, f"{name} must be valid Unicode (no lone surrogates)") from None
+
+
+def _encodable(text: str) -> bool:
+    try:
+        text.encode()
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def health_body(healthy: bool) -> bytes:
