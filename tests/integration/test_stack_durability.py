@@ -285,7 +285,7 @@ def test_kill9_under_load_loses_no_acknowledged_order(stack: LocalStack, victim:
     url = stack.endpoints().gateway_url
     with httpx.Client(base_url=url, timeout=5.0) as client:
         with LoadgenRun(url, duration_s=3.0, rate_per_s=150) as loadgen, OrderLoad(url, tag=victim) as load:
-            load.wait_for_acks(60)
+            load.wait_for_acks(40)
             for component in victims:
                 kill9(stack, component)
             time.sleep(0.3)  # both loads keep going against the dead process
