@@ -73,8 +73,9 @@ def _port_in_use(host: str, port: int) -> bool:
             raise InfrastructureError(f"cannot listen on {host!r}: {exc.strerror}") from None
         except OSError as exc:
             if exc.errno in (errno.EADDRNOTAVAIL, errno.EAFNOSUPPORT):
+                reason = (exc.strerror or str(exc)).lower()
                 raise InfrastructureError(
-                    f"cannot listen on {host}: it is not an address of this machine ({exc.strerror.lower()}); "
+                    f"cannot listen on {host}: it is not an address of this machine ({reason}); "
                     f"use --host 127.0.0.1 (the default) or one of this machine's addresses"
                 ) from None
             return True
