@@ -55,6 +55,9 @@ def stack(tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureReque
         status = local.status()
         assert status.running, f"a process died or went unhealthy under fuzzing: {status}"
         assert read_ledger(local.data_dir).problems() == []
+        for component in ("engine", "gateway"):  # hostile input is the client's error, never a server trace
+            log = local.log_path(component).read_text(errors="replace")
+            assert "Traceback" not in log, f"{component} log:\n{log[-3000:]}"
 
 
 @pytest.fixture(scope="module")
