@@ -20,6 +20,7 @@ from hftperf.reference_engine.backends import (
     create_stack,
 )
 from hftperf.reference_engine.backends.local import COMPONENTS, LocalStack, read_log_tail
+from hftperf.reference_engine.bind import DEFAULT_HOST, exposure_warning
 
 __all__ = ["app"]
 
@@ -52,6 +53,9 @@ class Component(StrEnum):
 @app.command()
 def up(
     backend: Annotated[Backend, typer.Option(help="Where to run the stack.")] = Backend.local,
+    host: Annotated[str, typer.Option(help="Listen address of both processes (default: loopback only).")] = (
+        DEFAULT_HOST
+    ),
     gateway_port: Annotated[int, typer.Option(help="HTTP port of the gateway.")] = DEFAULT_GATEWAY_PORT,
     engine_port: Annotated[int, typer.Option(help="gRPC port of the engine.")] = DEFAULT_ENGINE_PORT,
     workers: Annotated[int, typer.Option(min=1, help="Gateway worker processes.")] = 1,
@@ -70,15 +74,18 @@ def up(
     ),
     name: NameOpt = "default",
 ) -> None:
-    """Start engine then gateway on 127.0.0.1, wait until healthy, print the URLs."""
+    """Start engine then gateway (on 127.0.0.1 unless --host), wait until healthy, print the URLs."""
     if db == "postgres" and backend is not Backend.docker:
         raise UsageError(
             "--db postgres starts a PostgreSQL container: it needs --backend docker "
             "(with --backend local give a postgresql:// DSN)"
         )
+    if (warning := exposure_warning(host, "stack (engine and gateway)")) is not None:
+        stderr.out(f"hftperf: warning: {warning}", highlight=False)
     config = StackConfig(
         name=name,
         backend=backend.value,
+        host=host,
         gateway_port=gateway_port,
         engine_port=engine_port,
         workers=workers,

@@ -31,6 +31,7 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 
 from hftperf import __version__
 from hftperf.errors import HftperfError, InfrastructureError
+from hftperf.reference_engine.bind import DEFAULT_HOST, exposure_warning, url_host
 from hftperf.reference_engine.book import (
     BUY,
     GTC,
@@ -44,9 +45,11 @@ from hftperf.reference_engine.book import (
     IdSequence,
     Order,
 )
+from hftperf.reference_engine.grpc_guard import Undecodable, add_guarded_servicer
 from hftperf.reference_engine.proto import matching_pb2 as pb
 from hftperf.reference_engine.proto import matching_pb2_grpc as pb_grpc
 from hftperf.reference_engine.store import (
+    STORE_UNAVAILABLE,
     LoadedState,
     OrderRow,
     Store,
@@ -72,6 +75,7 @@ SERVICE_NAME = "hftperf.matching.v1.MatchingEngine"  # also the grpc.health.v1 s
 _MAX_CLIENT_ORDER_ID = 64
 MAX_QUANTITY = 10**12  # bounds keep every aggregate inside int64 (proto and database)
 MAX_PRICE_TICKS = 10**15
+_MAX_ORDER_ID = 2**63 - 1  # ids are SQLite INTEGER / PostgreSQL BIGINT
 _OPEN = (1, 2)  # NEW, PARTIALLY_FILLED
 _OrderReport: Any = pb.OrderReport  # the book's enum ints are the proto's enum numbers
 # The order's report as matched (what its write makes durable), its fills, its durable write.
@@ -229,7 +233,7 @@ class _Service(pb_grpc.MatchingEngineServicer):
 
     async def _unavailable(self, context: grpc.aio.ServicerContext, exc: StoreError) -> None:
         self._store_failed(exc)
-        await context.abort(grpc.StatusCode.UNAVAILABLE, f"store unavailable: {exc}")
+        await context.abort(grpc.StatusCode.UNAVAILABLE, f"{STORE_UNAVAILABLE}: {exc}")
 
     async def _acknowledge(self, context: grpc.aio.ServicerContext, t0_ns: int, outcome: Any,
                            waited_from_ns: int) -> pb.SubmitOrderResponse:
@@ -314,7 +318,7 @@ class _Service(pb_grpc.MatchingEngineServicer):
             try:
                 async for request in request_iterator:
                     t0 = time.perf_counter_ns()
-                    problem = self._invalid(request)
+                    problem = self._invalid(request) if type(request) is not Undecodable else request.reason
                     if problem is None and self.store.failed is None:
                         pending.append((t0, request, self._execute(request)))
                     else:
@@ -376,10 +380,12 @@ class _Service(pb_grpc.MatchingEngineServicer):
 
     async def _lookup(self, order_id: int, context: grpc.aio.ServicerContext
                       ) -> tuple[OrderRow, list[Fill]]:
+        found = None
         try:
-            found = await self.store.get_order(order_id)
+            if order_id <= _MAX_ORDER_ID:  # beyond int64 no database row can exist (nor be queried)
+                found = await self.store.get_order(order_id)
         except StoreError as exc:
-            await context.abort(grpc.StatusCode.UNAVAILABLE, f"store unavailable: {exc}")
+            await context.abort(grpc.StatusCode.UNAVAILABLE, f"{STORE_UNAVAILABLE}: {exc}")
             raise  # unreachable: abort raises
         if found is None:
             await context.abort(grpc.StatusCode.NOT_FOUND, f"order_id: no order {order_id}")
@@ -432,13 +438,14 @@ class EngineServer:
             self.service = _Service(cfg, self.store, state, self._health)
             # so_reuseport=0: a second engine on a busy port must fail, not share it.
             server = grpc.aio.server(options=[("grpc.so_reuseport", 0)])
-            pb_grpc.add_MatchingEngineServicer_to_server(self.service, server)
+            add_guarded_servicer(self.service, server)  # undecodable bytes: INVALID_ARGUMENT
             health_pb2_grpc.add_HealthServicer_to_server(self._health, server)
             try:
-                self.port = server.add_insecure_port(f"{cfg.host}:{cfg.port}")
+                self.port = server.add_insecure_port(f"{url_host(cfg.host)}:{cfg.port}")
             except RuntimeError as exc:
                 raise InfrastructureError(
-                    f"cannot listen on {cfg.host}:{cfg.port} (port in use?): {exc}") from exc
+                    f"cannot listen on {url_host(cfg.host)}:{cfg.port} (port in use, or not an "
+                    f"address of this machine?): {exc}") from exc
             await server.start()
             self._server = server
         except BaseException:
@@ -488,7 +495,7 @@ async def serve(config: EngineConfig, stop: asyncio.Event | None = None) -> None
 def _parse_args(argv: Sequence[str] | None) -> EngineConfig:
     p = argparse.ArgumentParser(prog="python -m hftperf.reference_engine.engine",
                                 description="hftperf reference matching engine (gRPC)")
-    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--host", default=DEFAULT_HOST, help="listen address (default: loopback only)")
     p.add_argument("--port", type=int, default=50051)
     p.add_argument("--data-dir", type=Path, default=EngineConfig.data_dir)
     p.add_argument("--db", dest="db_dsn", default=None, help="postgresql://... (default SQLite)")
@@ -501,6 +508,8 @@ def _parse_args(argv: Sequence[str] | None) -> EngineConfig:
         p.error("--symbols: at least one symbol is needed")
     logging.basicConfig(level=a.log_level.upper(), stream=sys.stderr,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    if (warning := exposure_warning(a.host, "engine")) is not None:
+        log.warning("%s", warning)
     options: dict[str, object] = {} if a.db_dsn else {"synchronous": a.sqlite_synchronous}
     return EngineConfig(host=a.host, port=a.port, data_dir=a.data_dir, db_dsn=a.db_dsn,
                         symbols=symbols, store_options=options)

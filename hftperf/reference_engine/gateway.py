@@ -23,6 +23,7 @@ import dataclasses
 import gc
 import json
 import os
+import sys
 import time
 from collections.abc import AsyncIterator, Sequence
 from typing import Any
@@ -34,6 +35,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import ASGIApp
 
+from hftperf.reference_engine.bind import DEFAULT_HOST, exposure_warning
 from hftperf.reference_engine.gateway_batch import OrderBatcher
 from hftperf.reference_engine.gateway_orders import (
     MAX_BODY_BYTES,
@@ -50,6 +52,7 @@ from hftperf.reference_engine.gateway_orders import (
 )
 from hftperf.reference_engine.proto import matching_pb2 as pb
 from hftperf.reference_engine.proto import matching_pb2_grpc as pb_grpc
+from hftperf.reference_engine.store import STORE_UNAVAILABLE
 
 __all__ = ["MAX_BODY_BYTES", "GatewayConfig", "app_from_env", "create_app", "main", "serve"]
 
@@ -185,10 +188,13 @@ class _EngineLink:
     def status_error(self, code: grpc.StatusCode, details: str | None, field: str | None = None) -> ApiError:
         """``rpc_error`` for a status code and message (a batch reports them per order)."""
         status, error = _GRPC_TO_HTTP.get(code, (502, "engine_error"))
+        detail = details or code.name.lower()
         if code == grpc.StatusCode.UNAVAILABLE:
             self.healthy = False
-        detail = details or code.name.lower()
-        return ApiError(status, error, field_in(detail) or (field if status < 500 else None), detail)
+            if detail.startswith(STORE_UNAVAILABLE):  # the engine runs but cannot persist (disk full, read-only)
+                error = "store_unavailable"
+        # A 5xx is never the client's field, whatever the engine's message mentions (a path...).
+        return ApiError(status, error, (field_in(detail) or field) if status < 500 else None, detail)
 
 
 def _json_response(
@@ -206,10 +212,15 @@ def _levels(levels: Sequence[pb.PriceLevel]) -> list[dict[str, int]]:
     return [{"price": lv.price_ticks, "quantity": lv.quantity, "order_count": lv.order_count} for lv in levels]
 
 
+def _is_decimal(text: str) -> bool:
+    """Only ASCII digits: ``str.isdigit`` also accepts "²", which ``int()`` refuses."""
+    return text.isascii() and text.isdigit()
+
+
 async def _read_body(request: Request) -> bytes:
     """The request body, refusing anything over MAX_BODY_BYTES without buffering it all."""
     declared = request.headers.get("content-length")
-    if declared is not None and (not declared.isdigit() or int(declared) > MAX_BODY_BYTES):
+    if declared is not None and (not _is_decimal(declared) or int(declared) > MAX_BODY_BYTES):
         raise ApiError(413, "body_too_large", "body", f"body must be at most {MAX_BODY_BYTES} bytes")
     chunks: list[bytes] = []
     size = 0
@@ -223,7 +234,7 @@ async def _read_body(request: Request) -> bytes:
 
 def _order_id(request: Request) -> int:
     raw = request.path_params["order_id"]
-    if not raw.isdigit() or not 0 < int(raw) < 2**64:
+    if not _is_decimal(raw) or not 0 < int(raw) < 2**64:
         raise ApiError(422, "invalid_field", "order_id", "order_id must be a positive integer")
     return int(raw)
 
@@ -336,7 +347,7 @@ def create_app(config: GatewayConfig) -> ASGIApp:
         symbol = request.path_params["symbol"]
         raw_depth = request.query_params.get("depth", "10")
         try:
-            if not raw_depth.isdigit() or not 1 <= int(raw_depth) <= _MAX_DEPTH:
+            if not _is_decimal(raw_depth) or not 1 <= int(raw_depth) <= _MAX_DEPTH:
                 raise ApiError(422, "invalid_field", "depth", f"depth must be an integer in 1..{_MAX_DEPTH}")
             if eng.symbols and symbol not in eng.symbols:
                 raise ApiError(404, "unknown_symbol", "symbol", f"unknown symbol {symbol!r}")
@@ -406,7 +417,7 @@ def serve(config: GatewayConfig, host: str = "127.0.0.1", port: int = 8080, work
 
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m hftperf.reference_engine.gateway", description=__doc__.splitlines()[0])
-    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--host", default=DEFAULT_HOST, help="listen address (default: loopback only)")
     p.add_argument("--port", type=int, default=8080)
     p.add_argument("--engine", default=GatewayConfig.engine_target, help="engine gRPC target host:port")
     p.add_argument("--workers", type=int, default=1)
@@ -424,6 +435,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     """Process entry point: parse flags and serve until SIGTERM/SIGINT."""
     args = vars(_parser().parse_args(argv))
     host, port, workers, target = args.pop("host"), args.pop("port"), args.pop("workers"), args.pop("engine")
+    if (warning := exposure_warning(host, "gateway")) is not None:
+        print(f"gateway: warning: {warning}", file=sys.stderr, flush=True)
     serve(GatewayConfig(engine_target=target, **args), host=host, port=port, workers=workers)
 
 

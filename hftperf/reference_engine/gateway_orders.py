@@ -38,6 +38,7 @@ log = logging.getLogger("hftperf.gateway")
 MAX_BODY_BYTES = 64 * 1024
 _INT64_MAX = 2**63 - 1
 _ORDER_FIELDS = ("symbol", "side", "type", "price", "quantity", "time_in_force", "client_order_id")
+_ORDER_FIELD_SET = frozenset(_ORDER_FIELDS)
 _SIDES = {"buy": pb.BUY, "sell": pb.SELL}
 _TYPES = {"limit": pb.LIMIT, "market": pb.MARKET}
 _TIFS = {"gtc": pb.GTC, "ioc": pb.IOC}
@@ -149,6 +150,10 @@ def parse_order(body: bytes, symbols: frozenset[str]) -> pb.OrderRequest:
         raise ApiError(400, "malformed_json", "body", f"body is not valid JSON: {exc}") from None
     if not isinstance(obj, dict):
         raise ApiError(400, "malformed_json", "body", "body must be a JSON object")
+    if not _ORDER_FIELD_SET.issuperset(obj):  # a typo ("qty") must not be ignored silently
+        unknown = sorted(set(obj) - _ORDER_FIELD_SET)[0]
+        raise ApiError(422, "unknown_field", unknown[:64],
+                       f"unknown field {unknown[:64]!r} (expected: {', '.join(_ORDER_FIELDS)})")
     symbol = obj.get("symbol")
     if symbol is None:
         raise ApiError(422, "missing_field", "symbol", "symbol is required")
@@ -164,10 +169,22 @@ def parse_order(body: bytes, symbols: frozenset[str]) -> pb.OrderRequest:
     client_id = obj.get("client_order_id")
     if client_id is not None and (not isinstance(client_id, str) or len(client_id) > 64):
         raise ApiError(422, "invalid_field", "client_order_id", "client_order_id must be a string of <= 64 chars")
-    return pb.OrderRequest(
-        symbol=symbol, side=side, type=order_type, price_ticks=price,  # type: ignore[arg-type]
-        quantity=quantity, time_in_force=tif, client_order_id=client_id or "",  # type: ignore[arg-type]
-    )
+    try:
+        return pb.OrderRequest(
+            symbol=symbol, side=side, type=order_type, price_ticks=price,  # type: ignore[arg-type]
+            quantity=quantity, time_in_force=tif, client_order_id=client_id or "",  # type: ignore[arg-type]
+        )
+    except UnicodeEncodeError:  # a lone surrogate ("\ud800") is valid JSON but not UTF-8
+        name = "symbol" if not _encodable(symbol) else "client_order_id"
+        raise ApiError(422, "invalid_field", name, f"{name} must be valid Unicode (no lone surrogates)") from None
+
+
+def _encodable(text: str) -> bool:
+    try:
+        text.encode()
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def health_body(healthy: bool) -> bytes:

@@ -36,6 +36,7 @@ from hftperf.reference_engine.book import Fill, RestingOrder
 __all__ = [
     "FILL_COLUMNS",
     "ORDER_COLUMNS",
+    "STORE_UNAVAILABLE",
     "LoadedState",
     "OrderRow",
     "Store",
@@ -43,6 +44,9 @@ __all__ = [
     "open_store",
     "rows_to_state",
 ]
+
+
+STORE_UNAVAILABLE = "store unavailable"  # how the engine's UNAVAILABLE details start on a store failure
 
 
 class StoreError(InfrastructureError):

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import os
 import sqlite3
 from collections.abc import Iterable, Sequence
 from pathlib import Path
@@ -21,6 +22,7 @@ from hftperf.reference_engine.store import (
     LoadedState,
     OrderRow,
     Store,
+    StoreError,
     rows_to_state,
 )
 
@@ -131,6 +133,7 @@ class SqliteStore(Store):
         if self.data_dir.exists() and not self.data_dir.is_dir():
             raise NotADirectoryError(f"data directory {self.data_dir} is not a directory")
         self.data_dir.mkdir(parents=True, exist_ok=True)
+        self._check_writable()
         self._wconn = self._connect()
         version = self._wconn.execute("PRAGMA user_version").fetchone()[0]
         if version not in (0, _SCHEMA_VERSION):
@@ -138,6 +141,15 @@ class SqliteStore(Store):
         self._wconn.executescript(_SCHEMA)
         self._wconn.execute(f"PRAGMA user_version = {_SCHEMA_VERSION}")
         self._rconn = self._connect()
+
+    def _check_writable(self) -> None:
+        # SQLite would only say "unable to open database file" (WAL needs the directory too).
+        if os.statvfs(self.data_dir).f_flag & os.ST_RDONLY:
+            raise StoreError(f"{self.description}: cannot open the database: the data directory "
+                             f"{self.data_dir} is on a read-only file system")
+        if not os.access(self.data_dir, os.W_OK | os.X_OK):
+            raise StoreError(f"{self.description}: cannot open the database: the data directory "
+                             f"{self.data_dir} is not writable")
 
     def _db_write(self, orders: Iterable[OrderRow], fills: Sequence[Fill]) -> None:
         conn = self._wconn

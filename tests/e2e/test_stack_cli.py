@@ -136,3 +136,40 @@ def test_status_of_unknown_stack_is_exit_2(cli: Cli) -> None:
     r = cli("status", "--name", "never-started")
     assert r.returncode == 2
     assert "no stack named 'never-started'" in r.stderr
+
+
+def test_stack_binds_loopback_unless_asked_and_warns_when_asked(cli: Cli, tmp_path: Path) -> None:
+    # An address of no interface here: the warning comes first, then a clear refusal; nothing binds.
+    r = cli("up", "--host", "192.0.2.1", "--gateway-port", str(free_port()), "--engine-port", str(free_port()),
+            "--name", "exposed")  # fmt: skip
+    assert r.returncode == 2
+    lines = r.stderr.strip().splitlines()
+    assert len(lines) == 2, r.stderr
+    assert lines[0].startswith("hftperf: warning: the stack (engine and gateway) listens on 192.0.2.1")
+    assert "192.0.2.1" in lines[1] and "not an address of this machine" in lines[1]
+    assert not (tmp_path / "state" / "exposed.json").exists()
+
+    # Another loopback address (IPv6): no warning, and the stack serves there.
+    gw = free_port()
+    up = cli("up", "--host", "::1", "--gateway-port", str(gw), "--engine-port", str(free_port()), "--name", "v6")
+    assert up.returncode == 0, up.stderr
+    assert "warning" not in up.stderr
+    assert f"http://[::1]:{gw}" in up.stdout
+    assert httpx.get(f"http://[::1]:{gw}/health", timeout=5).status_code == 200
+    assert cli("status", "--name", "v6").returncode == 0
+    assert cli("down", "--name", "v6").returncode == 0
+
+
+def test_default_bind_is_loopback_only(cli: Cli) -> None:
+    gw, eng = free_port(), free_port()
+    up = cli("up", "--gateway-port", str(gw), "--engine-port", str(eng), "--name", "lo")
+    assert up.returncode == 0, up.stderr
+    assert "warning" not in up.stderr
+    listening = Path("/proc/net/tcp").read_text().splitlines()[1:] + Path("/proc/net/tcp6").read_text().splitlines()[1:]
+    local = {f.split()[1] for f in listening if f.split()[3] == "0A"}  # state 0A = LISTEN
+    for port in (gw, eng):
+        mine = {a for a in local if a.endswith(f":{port:04X}")}
+        # 127.0.0.1 as IPv4, or as the IPv4-mapped IPv6 address gRPC binds (::ffff:127.0.0.1).
+        loopback = {f"0100007F:{port:04X}", f"0000000000000000FFFF00000100007F:{port:04X}"}
+        assert mine and mine <= loopback, f"port {port} listens on {mine}, not only 127.0.0.1"
+    assert cli("down", "--name", "lo").returncode == 0

@@ -201,6 +201,8 @@ BAD_ORDERS: list[tuple[str, bytes, int, str]] = [
     ("bad client id", b'{"symbol":"AAA","side":"buy","type":"limit","price":1,"quantity":1,"client_order_id":7}', 422,
      "client_order_id"),
     ("oversized", b'{"symbol":"AAA","pad":"' + b"x" * 70_000 + b'"}', 413, "body"),
+    ("unknown field", b'{"symbol":"AAA","side":"buy","type":"limit","price":1,"qty":1,"quantity":1}', 422, "qty"),
+    ("unknown field only", b'{"sym":"AAA"}', 422, "sym"),
 ]
 
 
@@ -213,6 +215,8 @@ def test_bad_orders_are_4xx_naming_the_field(
     error = r.json()
     assert error["field"] == field
     assert error["message"]
+    if case.startswith("unknown field"):
+        assert error["error"] == "unknown_field" and f"unknown field {field!r}" in error["message"]
     assert "gateway" in server_timing(r)
 
 

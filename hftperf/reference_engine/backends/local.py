@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import datetime
+import errno
 import json
 import os
 import re
@@ -29,6 +30,7 @@ from hftperf.reference_engine.backends.base import (
     StackEndpoints,
     StackStatus,
 )
+from hftperf.reference_engine.bind import socket_family, url_host
 from hftperf.reference_engine.healthcheck import engine_healthy, gateway_healthy
 
 __all__ = ["COMPONENTS", "LocalStack", "port_in_use", "read_log_tail", "state_path"]
@@ -65,11 +67,19 @@ def _utc_now() -> str:
 def port_in_use(host: str, port: int) -> bool:
     """True when something listens on ``host:port`` (TIME_WAIT leftovers do not count)."""
     # SO_REUSEADDR: ignore TIME_WAIT leftovers of a stack just stopped, fail only on a listener.
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+    with socket.socket(socket_family(host), socket.SOCK_STREAM) as sock:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
-            sock.bind((host, port))
-        except OSError:
+            sock.bind((host.strip("[]"), port))
+        except socket.gaierror as exc:
+            raise InfrastructureError(f"cannot listen on {host!r}: {exc.strerror}") from None
+        except OSError as exc:
+            if exc.errno in (errno.EADDRNOTAVAIL, errno.EAFNOSUPPORT):
+                reason = (exc.strerror or str(exc)).lower()
+                raise InfrastructureError(
+                    f"cannot listen on {host}: it is not an address of this machine ({reason}); "
+                    f"use --host 127.0.0.1 (the default) or one of this machine's addresses"
+                ) from None
             return True
     return False
 
@@ -144,6 +154,7 @@ class LocalStack:
             raise InfrastructureError(f"{path}: unknown state schema {state.get('schema')!r}")
         config = dataclasses.replace(
             config,
+            host=str(state.get("host", config.host)),
             gateway_port=int(state["gateway_port"]),
             engine_port=int(state["engine_port"]),
             workers=int(state.get("workers", 1)),
@@ -158,7 +169,8 @@ class LocalStack:
     def endpoints(self) -> StackEndpoints:
         """Where this stack is reachable."""
         c = self.config
-        return StackEndpoints(f"http://{c.host}:{c.gateway_port}", f"{c.host}:{c.engine_port}")
+        host = url_host(c.host)
+        return StackEndpoints(f"http://{host}:{c.gateway_port}", f"{host}:{c.engine_port}")
 
     def start(self) -> StackEndpoints:
         """Start engine then gateway, wait until both are healthy; stop both on any failure."""
@@ -178,7 +190,7 @@ class LocalStack:
                     f"port {port} on {self.config.host} is already in use (wanted for the {component}); "
                     f"free it or choose another with --{component}-port"
                 )
-        self.data_dir.mkdir(parents=True, exist_ok=True)
+        self._check_data_dir()
         self._state = {
             "schema": _STATE_SCHEMA,
             "name": self.config.name,
@@ -187,6 +199,7 @@ class LocalStack:
             "stopped_at": None,
             "data_dir": str(self.data_dir),
             "db": self.config.db,
+            "host": self.config.host,
             "gateway_port": self.config.gateway_port,
             "engine_port": self.config.engine_port,
             "workers": self.config.workers,
@@ -278,6 +291,20 @@ class LocalStack:
             argv = ["--host", c.host, "--port", str(c.gateway_port), "--engine", self.endpoints().engine_target]
             argv += ["--workers", str(c.workers), *c.gateway_args]
         return [sys.executable, "-m", _MODULES[component], *argv]
+
+    def _check_data_dir(self) -> None:
+        """Create the data directory and make sure the logs (and the database) can be written there."""
+        try:
+            self.data_dir.mkdir(parents=True, exist_ok=True)
+            for component in COMPONENTS:
+                with self.log_path(component).open("ab"):
+                    pass
+        except OSError as exc:
+            reason = exc.strerror or type(exc).__name__
+            raise InfrastructureError(
+                f"cannot write to the data directory {self.data_dir} ({reason.lower()}); "
+                f"choose a writable one with --data-dir"
+            ) from None
 
     def _spawn(self, component: str) -> None:
         argv = self._argv(component)
