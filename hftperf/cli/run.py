@@ -7,7 +7,7 @@ import os
 import signal
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -52,7 +52,7 @@ def run(
                            duration_scale=duration_scale, repeat=repeat, label=label, deadline=deadline)
     kinds = {kind: scenario_type.params_type for kind, scenario_type in REGISTRY.items()}
     suite = load_config(config, overrides, environ=os.environ, known_kinds=kinds).select(scenario or [])
-    params = {s.name: s.parse_params(REGISTRY[s.kind].params_type) for s in suite.scenarios}
+    params: dict[str, Any] = {s.name: s.parse_params(REGISTRY[s.kind].params_type) for s in suite.scenarios}
     suite = dataclasses.replace(suite, deadline_s=run_deadline_s(suite, params))
     out_dir = suite.resolved_out_dir(datetime.now(UTC))
     previous_term = signal.signal(signal.SIGTERM, signal.default_int_handler)  # SIGTERM stops like Ctrl-C

@@ -17,9 +17,9 @@ import math
 import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
-from scipy import stats
 
 from hftperf.compare.metrics import Metric
 
@@ -34,6 +34,13 @@ __all__ = [
     "smallest_p_value",
     "verdict",
 ]
+
+def _stats() -> Any:
+    """scipy.stats, imported on first use: every other command starts without scipy's ~40 MB."""
+    from scipy import stats
+
+    return stats
+
 
 MIN_SAMPLES = 3  # per side; below this no test can reach significance at any usual alpha
 _RESAMPLES = 2000
@@ -80,7 +87,7 @@ def _bootstrap_ci(data: tuple[np.ndarray, ...], statistic, confidence: float) ->
         return point, point
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        result = stats.bootstrap(data, statistic, n_resamples=_RESAMPLES, confidence_level=confidence,
+        result = _stats().bootstrap(data, statistic, n_resamples=_RESAMPLES, confidence_level=confidence,
                                  method="percentile", vectorized=True, rng=np.random.default_rng(_SEED))
     low, high = float(result.confidence_interval.low), float(result.confidence_interval.high)
     return (low, high) if np.isfinite(low) and np.isfinite(high) else (None, None)
@@ -104,7 +111,7 @@ def independent(base: Sequence[float], head: Sequence[float], *, absolute: bool 
         return Estimate(base_median, head_median, change, None, None, None, int(a.size), int(b.size))
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        p_value = float(stats.mannwhitneyu(a, b, alternative="two-sided").pvalue)
+        p_value = float(_stats().mannwhitneyu(a, b, alternative="two-sided").pvalue)
     if not np.isfinite(p_value):
         p_value = 1.0  # every value tied: no evidence of a shift
     if absolute:
@@ -147,7 +154,7 @@ def paired(base: Sequence[float], head: Sequence[float], *, absolute: bool = Fal
     else:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            p_value = float(stats.wilcoxon(changes, alternative="two-sided").pvalue)
+            p_value = float(_stats().wilcoxon(changes, alternative="two-sided").pvalue)
         p_value = p_value if np.isfinite(p_value) else 1.0
 
     def median(x: np.ndarray, axis: int = -1) -> np.ndarray:
@@ -166,7 +173,7 @@ def proportions(failed_base: int, total_base: int, failed_head: int, total_head:
         p_value = 1.0
     else:
         table = [[failed_base, total_base - failed_base], [failed_head, total_head - failed_head]]
-        p_value = float(stats.fisher_exact(table).pvalue)
+        p_value = float(_stats().fisher_exact(table).pvalue)
     return Estimate(rate_a, rate_b, (rate_b - rate_a) * 100, None, None, p_value, total_base, total_head)
 
 
@@ -186,7 +193,7 @@ def adjust_p_values(p_values: Sequence[float | None]) -> list[float | None]:
     present = [p for p in p_values if p is not None]
     if not present:
         return list(p_values)
-    adjusted = iter(stats.false_discovery_control(np.asarray(present, dtype=float), method="bh"))
+    adjusted = iter(_stats().false_discovery_control(np.asarray(present, dtype=float), method="bh"))
     return [None if p is None else float(next(adjusted)) for p in p_values]
 
 

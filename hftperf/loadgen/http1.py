@@ -88,9 +88,11 @@ class _Connection(asyncio.Protocol):
             return
         self.busy = False
         status = self.parser.get_status_code()
-        if exc is None and status and not self.parser.should_keep_alive():
+        if exc is None and self.head_bytes < 0 and status and not self.parser.should_keep_alive():
             # Body delimited by connection close (no Content-Length, not chunked): complete.
-            # (A status line was parsed and the message cannot continue on this connection.)
+            # Only when *this* response's head arrived (head_bytes is -1 from on_headers_complete
+            # until the next send): the parser keeps the previous response's status, and a close
+            # under an unanswered request must not count that old status as this request's answer.
             owner.on_complete(self.slot, error_class_for_status(status), _perf_ns())
         else:
             owner.on_complete(self.slot, classify_exception(exc, connecting=False), _perf_ns())

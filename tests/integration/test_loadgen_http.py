@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 
 import pytest
-from support.servers import behaviour_server, free_port
+from support.servers import behaviour_server, free_port, hostile_server
 
 from hftperf.errors import TargetUnreachable
 from hftperf.histogram import LatencyHistogram
@@ -150,3 +150,15 @@ def test_server_timing_parts_get_histograms_of_their_own() -> None:
         assert part.total_count == result.ok
         assert part.min_us == part.max_us == pytest.approx(expected_us, rel=0.002)
     assert set(result.to_dict()["server_timing_us"]) == {"gateway", "engine", "db"}
+
+
+def test_a_keep_alive_connection_closed_under_a_request_is_not_an_ok() -> None:
+    # Each connection answers one request, then closes when the next one arrives: every second
+    # request fails. httptools still holds the previous response's status at that point, which
+    # once made such a request count as ok although no byte of its answer came back.
+    with hostile_server("drop-next", "1") as url:
+        result = _run(url, connections=1, warmup_s=0.0, duration_s=1.0)
+    assert result.requests == result.ok + result.failed + result.in_flight
+    assert result.ok > 10 and result.failed > 10
+    assert abs(result.ok - result.failed) <= 2  # answered, dropped, answered, dropped, ...
+    assert set(result.errors) <= {"connection_reset", "protocol"}

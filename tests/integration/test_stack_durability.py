@@ -246,12 +246,9 @@ def check_loadgen_accounting(ledger: Ledger, run: LoadgenRun, result: LoadResult
     in_flight_at_kills = kills * LOADGEN_CONNECTIONS
     bound = in_flight_at_kills + result.errors.get("timeout", 0) + result.in_flight
     assert stored - len(acked) <= bound, (stored, len(acked), result.errors, result.in_flight)
-    # The load generator's own ``ok`` counter. Known instrument bug (see notes/issue8-stack.md):
-    # a keep-alive connection closed by a killed gateway while a request is in flight is counted
-    # OK, because httptools still reports the previous response's status; so ``ok`` may exceed
-    # the 201s really received by at most the requests in flight at the kills. Tighten to
-    # ``result.ok == len(acked)`` once hftperf/loadgen/http1.py checks a response had begun.
-    assert 0 <= result.ok - len(acked) <= in_flight_at_kills, (result.ok, len(acked))
+    # The load generator's own ``ok`` counter is exact: a keep-alive connection closed by a killed
+    # gateway under an in-flight request is an error, not the previous response's status again.
+    assert result.ok == len(acked), (result.ok, len(acked))
 
 
 def check_book_matches_database(client: httpx.Client, stack: LocalStack) -> tuple[dict[str, Any], Ledger]:

@@ -7,6 +7,7 @@ Modes (ARG in brackets):
   headers-only        the status line and headers (Content-Length 100) but never the body
   trickle [MS]        a 64-byte body sent one byte every MS ms (default 20)
   close-every [N]     a normal answer, but the connection closes after every N requests (default 3)
+  drop-next [N]       N normal answers (keep-alive, default 1), then closes (FIN) on the next request unanswered
   reset-mid           half a response, then a TCP reset
   invalid             a status line that is not HTTP
   short-length        Content-Length 5 for a 15-byte body (the rest poisons the next response)
@@ -97,6 +98,11 @@ class Handler(asyncio.Protocol):
             transport.write(b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\n")
         elif mode == "trickle":
             asyncio.get_running_loop().create_task(self._trickle(float(arg or 20) / 1000))
+        elif mode == "drop-next":
+            if self.served > int(arg or 1):
+                transport.close()
+            else:
+                transport.write(response())
         elif mode == "close-every":
             transport.write(response())
             if self.served >= int(arg or 3):
