@@ -19,7 +19,7 @@ from typing import Any
 import httpx
 import pytest
 from support.docker_env import docker_base_image
-from support.servers import free_port
+from support.servers import free_port, port_free
 
 from hftperf.errors import InfrastructureError
 from hftperf.reference_engine.backends.base import StackConfig
@@ -89,15 +89,6 @@ def stack_name(client: Any) -> Iterator[str]:
     for volume in client.volumes.list(filters={"label": f"{LABEL}={name}"}):
         volume.remove(force=True)
 
-
-def port_free(port: int) -> bool:
-    with socket.socket() as sock:
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            sock.bind(("127.0.0.1", port))
-        except OSError:
-            return False
-    return True
 
 
 @pytest.mark.docker

@@ -12,8 +12,9 @@ from pathlib import Path
 
 import httpx
 import pytest
+from support.servers import gateway_stack_config
 
-from hftperf.reference_engine.backends import LocalStack, StackConfig
+from hftperf.reference_engine.backends import LocalStack
 
 SYMBOLS = ("AAA", "BBB")
 
@@ -44,15 +45,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureReque
     plain FastAPI/Starlette, which must behave the same.
     """
     root = tmp_path_factory.mktemp("gateway")
-    config = StackConfig(
-        name=f"gw-test-{request.param}",
-        gateway_args=("--starlette-only",) if request.param == "starlette-only" else (),
-        gateway_port=free_port(),
-        engine_port=free_port(),
-        data_dir=root / "data",
-        state_dir=root / "state",
-        symbols=SYMBOLS,
-    )
+    config = gateway_stack_config(root, f"gw-test-{request.param}", request.param, SYMBOLS)
     local = LocalStack(config)
     with local:
         yield local

@@ -21,9 +21,9 @@ import pytest
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 from support.ledger import book_is_crossed, read_ledger
-from support.servers import free_port
+from support.servers import gateway_stack_config
 
-from hftperf.reference_engine.backends import LocalStack, StackConfig
+from hftperf.reference_engine.backends import LocalStack
 from hftperf.reference_engine.engine import MAX_PRICE_TICKS, MAX_QUANTITY, SERVICE_NAME
 from hftperf.reference_engine.proto import matching_pb2 as pb
 from hftperf.reference_engine.proto import matching_pb2_grpc as pb_grpc
@@ -40,15 +40,7 @@ FUZZ = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCh
 def stack(tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest) -> Iterator[LocalStack]:
     """One stack per gateway mode, on free ports, in a temporary data dir."""
     root = tmp_path_factory.mktemp("fuzz")
-    config = StackConfig(
-        name=f"fuzz-{request.param}",
-        gateway_args=("--starlette-only",) if request.param == "starlette-only" else (),
-        gateway_port=free_port(),
-        engine_port=free_port(),
-        data_dir=root / "data",
-        state_dir=root / "state",
-        symbols=SYMBOLS,
-    )
+    config = gateway_stack_config(root, f"fuzz-{request.param}", request.param, SYMBOLS)
     local = LocalStack(config)
     with local:
         yield local

@@ -8,6 +8,8 @@ import sys
 from collections.abc import Iterator
 from pathlib import Path
 
+from hftperf.reference_engine.backends import StackConfig
+
 SERVER = Path(__file__).with_name("behaviour_server.py")
 HOSTILE_SERVER = Path(__file__).with_name("hostile_server.py")
 
@@ -40,3 +42,29 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
+
+
+def port_free(port: int) -> bool:
+    """True when a new listener could bind ``port`` on 127.0.0.1 (TIME_WAIT leftovers do not count)."""
+    import socket
+
+    with socket.socket() as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
+
+
+def gateway_stack_config(root: Path, name: str, mode: str, symbols: tuple[str, ...]) -> StackConfig:
+    """A stack on free ports under ``root``; ``mode`` "starlette-only" turns the gateway's fast path off."""
+    return StackConfig(
+        name=name,
+        gateway_args=("--starlette-only",) if mode == "starlette-only" else (),
+        gateway_port=free_port(),
+        engine_port=free_port(),
+        data_dir=root / "data",
+        state_dir=root / "state",
+        symbols=symbols,
+    )
