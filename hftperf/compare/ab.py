@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from hftperf.compare.metrics import Tolerances
-from hftperf.compare.model import Comparison
+from hftperf.compare.model import Comparison, MetricComparison
 from hftperf.compare.runs import DEFAULT_ALPHA, compare_samples, power_note
 from hftperf.compare.samples import ScenarioSamples, metrics_of, run_values
 from hftperf.config import ScenarioConfig
@@ -99,8 +99,12 @@ def _side(results: Sequence[ScenarioResult], metrics: Sequence[str]) -> Scenario
     return ScenarioSamples("rounds", values, sum(r.failed for r in results), sum(r.requests for r in results), values)
 
 
-def _ratios(a: dict[str, float], b: dict[str, float]) -> dict[str, float | None]:
-    return {m: (b[m] / a[m] if a[m] else None) for m in a if m in b and m != "error_rate"}
+def _round_details(current: AbRound) -> dict[str, Any]:
+    """One round as ``--format json`` shows it: both sides' values and their ratios B/A."""
+    a, b = run_values(current.a), run_values(current.b)
+    ratios = {m: (b[m] / a[m] if a[m] else None) for m in a if m in b and m != "error_rate"}
+    order = "ab" if current.a_first else "ba"
+    return {"round": current.index, "order": order, "warmup": current.warmup, "a": a, "b": b, "ratio_b_a": ratios}
 
 
 def compare_rounds(rounds: Sequence[AbRound], url_a: str, url_b: str, *, tolerances: Tolerances | None = None,
@@ -111,17 +115,13 @@ def compare_rounds(rounds: Sequence[AbRound], url_a: str, url_b: str, *, toleran
     note = power_note("ab", "rounds", len(measured), len(measured), alpha)
     if note:
         notes.append(note)
-    metrics: list = []
+    metrics: list[MetricComparison] = []
     if measured:
         kind, name = measured[0].a.kind, measured[0].a.name
         wanted = metrics_of(kind)
         metrics = compare_samples(name, kind, _side([r.a for r in measured], wanted),
                                   _side([r.b for r in measured], wanted), is_paired=True,
                                   tolerances=tolerances or Tolerances(), alpha=alpha)
-    details = {"rounds": [
-        {"round": r.index, "order": "ab" if r.a_first else "ba", "warmup": r.warmup,
-         "a": run_values(r.a), "b": run_values(r.b), "ratio_b_a": _ratios(run_values(r.a), run_values(r.b))}
-        for r in rounds
-    ]}
+    details = {"rounds": [_round_details(r) for r in rounds]}
     return Comparison(mode="ab", base_label=f"A {url_a}", head_label=f"B {url_b}", alpha=alpha,
                       metrics=tuple(metrics), warnings=tuple(notes), details=details)

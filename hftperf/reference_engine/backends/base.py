@@ -9,6 +9,7 @@ from __future__ import annotations
 import dataclasses
 import os
 from pathlib import Path
+from types import TracebackType
 from typing import Protocol
 
 __all__ = [
@@ -18,6 +19,7 @@ __all__ = [
     "StackBackend",
     "StackConfig",
     "StackEndpoints",
+    "StackLifecycle",
     "StackStatus",
     "default_state_dir",
 ]
@@ -117,3 +119,23 @@ class StackBackend(Protocol):
     def endpoints(self) -> StackEndpoints:
         """Where the stack is (or would be) reachable."""
         ...
+
+
+class StackLifecycle:
+    """``with stack as endpoints:`` for any backend: start on entry, stop on exit (also on errors)."""
+
+    def start(self) -> StackEndpoints:
+        """Start every component (each backend defines it)."""
+        raise NotImplementedError
+
+    def stop(self) -> None:
+        """Stop every component (each backend defines it)."""
+        raise NotImplementedError
+
+    def __enter__(self) -> StackEndpoints:
+        return self.start()
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.stop()

@@ -13,11 +13,16 @@ import contextlib
 import datetime
 import socket
 import time
-from types import TracebackType
 from typing import Any
 
 from hftperf.errors import HftperfError, InfrastructureError, UsageError
-from hftperf.reference_engine.backends.base import ProcessStatus, StackConfig, StackEndpoints, StackStatus
+from hftperf.reference_engine.backends.base import (
+    ProcessStatus,
+    StackConfig,
+    StackEndpoints,
+    StackLifecycle,
+    StackStatus,
+)
 from hftperf.reference_engine.backends.docker_client import connect, docker_errors
 from hftperf.reference_engine.backends.docker_image import ensure_image
 from hftperf.reference_engine.backends.local import port_in_use
@@ -52,7 +57,7 @@ def find_stack_containers(client: Any, name: str) -> list[Any]:
         return list(client.containers.list(all=True, filters={"label": f"{LABEL}={name}"}))
 
 
-class DockerStack:
+class DockerStack(StackLifecycle):
     """The reference stack as containers; use as ``with DockerStack(config) as endpoints:``."""
 
     def __init__(self, config: StackConfig, client: Any = None) -> None:
@@ -169,14 +174,6 @@ class DockerStack:
             return ""
         with docker_errors(f"reading the log of {container.name}"):
             return bytes(container.logs(tail=lines)).decode(errors="replace").rstrip("\n")
-
-    def __enter__(self) -> StackEndpoints:
-        return self.start()
-
-    def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        self.stop()
 
     # -- internals ------------------------------------------------------------------------------
     def _labels(self, component: str) -> dict[str, str]:

@@ -20,7 +20,6 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-from types import TracebackType
 from typing import Any
 
 from hftperf.errors import InfrastructureError, UsageError
@@ -28,6 +27,7 @@ from hftperf.reference_engine.backends.base import (
     ProcessStatus,
     StackConfig,
     StackEndpoints,
+    StackLifecycle,
     StackStatus,
 )
 from hftperf.reference_engine.bind import socket_family, url_host
@@ -123,7 +123,7 @@ def _is_ours(pid: int, component: str) -> bool:
     return not cmdline or _MODULES[component].encode() in cmdline  # empty: a zombie leader
 
 
-class LocalStack:
+class LocalStack(StackLifecycle):
     """Engine + gateway as local processes; use as ``with LocalStack(config) as endpoints:``."""
 
     def __init__(self, config: StackConfig) -> None:
@@ -268,14 +268,6 @@ class LocalStack:
         """Stop ``component`` if it still runs (graceful, then forced), start it again, wait healthy."""
         self._terminate(component, self.pid(component))
         self._spawn(component)
-
-    def __enter__(self) -> StackEndpoints:
-        return self.start()
-
-    def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        self.stop()
 
     # -- internals ------------------------------------------------------------------------------
     def _argv(self, component: str) -> list[str]:
