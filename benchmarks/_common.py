@@ -30,7 +30,7 @@ http {{
   uwsgi_temp_path {tmp}; scgi_temp_path {tmp};
   server {{
     listen 127.0.0.1:{port};
-    location / {{ default_type application/json; return 200 '{{"status":"ok","venue":"bench"}}'; }}
+    location / {{ default_type application/json; return {status} '{body}'; }}
   }}
 }}
 """
@@ -52,15 +52,16 @@ def wait_for_port(port: int, attempts: int = 100) -> None:
 
 
 @contextlib.contextmanager
-def nginx_server(workers: int = 1) -> Iterator[str]:
-    """Run nginx (Debian package) on a free 127.0.0.1 port serving a small fixed JSON body."""
+def nginx_server(workers: int = 1, status: int = 200,
+                 body: str = '{"status":"ok","venue":"bench"}') -> Iterator[str]:
+    """Run nginx (Debian package) on a free 127.0.0.1 port answering every request with ``status`` and ``body``."""
     nginx = shutil.which("nginx") or "/usr/sbin/nginx"
     if not Path(nginx).exists():
         raise SystemExit("nginx not found: apt-get install nginx-light")
     with tempfile.TemporaryDirectory(prefix="hftperf-bench-") as tmp:
         port = free_port()
         conf = Path(tmp) / "nginx.conf"
-        conf.write_text(NGINX_CONF.format(workers=workers, tmp=tmp, port=port))
+        conf.write_text(NGINX_CONF.format(workers=workers, tmp=tmp, port=port, status=status, body=body))
         process = subprocess.Popen([nginx, "-c", str(conf), "-p", tmp], stderr=subprocess.PIPE)
         try:
             wait_for_port(port)

@@ -7,6 +7,11 @@ hftperf -w2 at 16), Locust FastHttpUser where installed, then hftperf open loop 
 Prints a markdown table and writes it into docs/benchmarks.md.
 
     python benchmarks/loadgen_vs_wrk.py [--rounds 5] [--seconds 5] [--memory-seconds 60]
+    python benchmarks/loadgen_vs_wrk.py --compare-base main   # two builds of hftperf, no wrk
+
+``--compare-base`` runs only hftperf's closed loop at 1 and 16 connections, the ``git archive``
+of that commit against HEAD's (both from PYTHONPATH in a temporary directory), alternating the
+builds in every round, and reports the median of the per-round ratios.
 """
 
 from __future__ import annotations
@@ -15,6 +20,7 @@ import argparse
 import csv
 import importlib.util
 import json
+import os
 import re
 import subprocess
 import sys
@@ -48,7 +54,7 @@ def run_wrk(url: str, connections: int, threads: int, seconds: int) -> Sample:
 
 
 def run_hftperf(url: str, connections: int, workers: int, seconds: float, rate: float | None = None,
-                measure_rss: bool = False) -> tuple[dict, float]:
+                measure_rss: bool = False, source: Path | None = None) -> tuple[dict, float]:
     cmd = [sys.executable, "-m", "hftperf", "load", url, "-c", str(connections), "-w", str(workers),
            "-d", f"{seconds}s", "--warmup", "1s", "--json", "-q"]
     if rate:
@@ -57,7 +63,10 @@ def run_hftperf(url: str, connections: int, workers: int, seconds: float, rate: 
     wrapper = ("import resource,subprocess,sys; p=subprocess.run(sys.argv[1:],capture_output=True,text=True);"
                "sys.stdout.write(p.stdout);"
                "sys.stderr.write(str(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss))")
-    done = subprocess.run([sys.executable, "-c", wrapper, *cmd], capture_output=True, text=True, cwd=REPO)
+    # With ``source`` (an exported build): PYTHONPATH decides which hftperf loads, from a neutral cwd.
+    env = {**os.environ, "PYTHONPATH": str(source)} if source is not None else None
+    done = subprocess.run([sys.executable, "-c", wrapper, *cmd], capture_output=True, text=True,
+                          cwd=tempfile.gettempdir() if source is not None else REPO, env=env)
     if not done.stdout.strip():
         raise SystemExit(f"hftperf load failed: {done.stderr}")
     peak_rss_mb = float(done.stderr.strip().splitlines()[-1]) / 1024 if measure_rss else float("nan")
@@ -89,6 +98,46 @@ def run_locust(url: str, users: int, seconds: int) -> Sample | None:
     return Sample(number("Requests/s"), number("50%", 1e3), number("99%", 1e3))
 
 
+def _export(commit: str, into: Path) -> Path:
+    """The source tree of ``commit`` in ``into`` (git archive: no worktree, nothing registered)."""
+    into.mkdir(parents=True)
+    archive = subprocess.run(["git", "archive", commit], capture_output=True, check=True, cwd=REPO).stdout
+    subprocess.run(["tar", "-x", "-C", str(into)], input=archive, check=True)
+    return into
+
+
+def compare_builds(base: str, rounds: int, seconds: int, out: Path) -> None:
+    """Closed-loop req/s of two builds of hftperf (``base`` and HEAD) against nginx, alternating."""
+    configs = [("1 connection", 1), ("16 connections", 16)]
+    with tempfile.TemporaryDirectory() as tmp, nginx_server() as url:
+        builds = {"before": _export(base, Path(tmp) / "before"), "after": _export("HEAD", Path(tmp) / "after")}
+        rps: dict[tuple[str, str], list[float]] = {}
+        for round_index in range(rounds):
+            for label, connections in configs:
+                order = list(builds) if round_index % 2 == 0 else list(builds)[::-1]
+                for name in order:
+                    result, _ = run_hftperf(url, connections, 1, seconds, source=builds[name])
+                    rps.setdefault((label, name), []).append(result["throughput_rps"])
+                    print(f"round {round_index + 1} {label:16} {name:7} {result['throughput_rps']:>10,.0f} req/s",
+                          file=sys.stderr)
+    lines = [
+        f"Machine: {machine()}. nginx 1 worker on 127.0.0.1, `hftperf load -w 1` closed loop, {rounds} rounds of "
+        f"{seconds} s, builds alternating within each round (before = `{base}`, after = HEAD); medians.",
+        "",
+        "| load | before req/s | after req/s | after / before (median of per-round pairs) |",
+        "|---|---:|---:|---:|",
+    ]
+    for label, _ in configs:
+        before, after = rps[(label, "before")], rps[(label, "after")]
+        pairs = [a / b for a, b in zip(after, before, strict=True) if b]
+        lines.append(f"| {label} | {median(before):,.0f} | {median(after):,.0f} | "
+                     f"{median(pairs):.3f} (range {min(pairs):.3f}–{max(pairs):.3f}) |")
+    table = "\n".join(lines)
+    print(table)
+    replace_section(out, "loadgen-builds", "## Load generator speed: this build against its base\n\n"
+                    f"`python benchmarks/loadgen_vs_wrk.py --compare-base {base}`\n\n" + table)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=5)
@@ -96,7 +145,11 @@ def main() -> None:
     parser.add_argument("--open-seconds", type=int, default=15)
     parser.add_argument("--memory-seconds", type=int, default=60)
     parser.add_argument("--out", type=Path, default=REPO / "docs" / "benchmarks.md")
+    parser.add_argument("--compare-base", metavar="COMMIT", help="compare hftperf at COMMIT with HEAD instead")
     args = parser.parse_args()
+    if args.compare_base:
+        compare_builds(args.compare_base, args.rounds, args.seconds, args.out)
+        return
 
     configs = [  # (label, connections, wrk threads = hftperf workers)
         ("1 connection", 1, 1),
@@ -151,13 +204,13 @@ def main() -> None:
         "",
         f"Open loop, hftperf `--rate 20000 -c 64 -w 1`, {args.open_seconds} s, 3 runs:",
         "",
-        "| run | sent req/s | ok req/s | sent / asked | schedule lag p99 | latency p50 | latency p99 |",
+        "| run | sent req/s | ok req/s | sent / asked | pacer lag p99 | latency p50 | latency p99 |",
         "|---|---:|---:|---:|---:|---:|---:|",
     ]
     for index, result in enumerate(open_runs, 1):
-        sent_rps = result["requests"] / result["duration_s"]
+        sent_rps = result.get("sent", result["requests"]) / result["duration_s"]
         lines.append(f"| {index} | {sent_rps:,.0f} | {result['throughput_rps']:,.0f} | {sent_rps / 20000:.4f} | "
-                     f"{result['schedule_lag_us']['p99']:,.0f} µs | {result['latency_us']['p50']:,.0f} µs | "
+                     f"{result['pacer_lag_us']['p99']:,.0f} µs | {result['latency_us']['p50']:,.0f} µs | "
                      f"{result['latency_us']['p99']:,.0f} µs |")
     m = memory_result
     exact = m["requests"] == m["ok"] + sum(m["errors"].values()) + m["in_flight"]

@@ -8,32 +8,25 @@ the validated configuration; the CLI's watchdog (``hftperf.cli.deadline``) enfor
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping
 from typing import Any
 
 from hftperf.config import RunConfig, ScenarioConfig
+from hftperf.errors import ConfigError
+from hftperf.scenarios import REGISTRY
+from hftperf.scenarios.base import planned_s as scenario_planned_s
+from hftperf.units import MAX_DURATION_S
 
-__all__ = ["DEFAULT_TIMEOUT_S", "FIXED_MARGIN_S", "GRACE_S", "MARGIN_FACTOR", "planned_s", "run_deadline_s"]
+__all__ = ["FIXED_MARGIN_S", "GRACE_S", "MARGIN_FACTOR", "planned_s", "run_deadline_s"]
 
-DEFAULT_TIMEOUT_S = 10.0  # a scenario without a timeout key: assume this much drain
 MARGIN_FACTOR = 1.5  # planned time x this ...
 FIXED_MARGIN_S = 120.0  # ... plus this: stack start-up and shut-down, set-up steps, reports
 GRACE_S = 15.0  # after the deadline the graceful stop has this long before the process ends (exit 2)
 
 
 def _scenario_planned_s(scenario: ScenarioConfig, params: Any) -> float:
-    """Warm-up, measured time and one timeout of drain, per step for stepped scenarios."""
-    timeout_s = float(getattr(params, "timeout_s", DEFAULT_TIMEOUT_S))
-    step_s = getattr(params, "step_duration_s", None)
-    if step_s is not None:  # capacity search: one step per rate from start to max
-        span = params.max_rate_per_s - params.start_rate_per_s
-        steps = math.floor(span / params.step_rate_per_s) + 1 if params.step_rate_per_s > 0 else 1
-        return scenario.warmup_s + steps * (float(step_s) + timeout_s)
-    depths = getattr(params, "depths", None)
-    if depths is not None:  # book scaling: the duration bounds each depth
-        return scenario.warmup_s + len(depths) * scenario.duration_s
-    return scenario.warmup_s + scenario.duration_s + timeout_s
+    """What the scenario itself plans (``Scenario.planned_s``; default warm-up, duration and one timeout)."""
+    return scenario_planned_s(REGISTRY[scenario.kind], scenario, params)
 
 
 def planned_s(config: RunConfig, params: Mapping[str, Any]) -> float:
@@ -43,7 +36,19 @@ def planned_s(config: RunConfig, params: Mapping[str, Any]) -> float:
 
 
 def run_deadline_s(config: RunConfig, params: Mapping[str, Any]) -> float:
-    """``[run] deadline`` / ``--deadline`` when set, else planned time x 1.5 + 2 minutes."""
+    """``[run] deadline`` / ``--deadline`` when set, else (planned time + retries) x 1.5 + 2 minutes.
+
+    The retries allowed for are ``retry_inconclusive`` re-runs of the longest scenario: a busy
+    machine that makes one scenario inconclusive should end in exit 3, not at the deadline. A plan
+    longer than the longest duration hftperf accepts (30 days: scaled or repeated durations add up)
+    is a ConfigError now, not an overflowing timer later.
+    """
+    planned = planned_s(config, params)
+    if not planned <= MAX_DURATION_S:
+        raise ConfigError(f"the run is planned to take {planned:.3g}s, more than 30 days: lower --duration-scale, "
+                          "--repeat or the scenarios' durations")
     if config.deadline_s is not None:
         return config.deadline_s
-    return planned_s(config, params) * MARGIN_FACTOR + FIXED_MARGIN_S
+    longest = max((_scenario_planned_s(s, params.get(s.name)) for s in config.scenarios), default=0.0)
+    retries_s = longest * config.retry_inconclusive
+    return (planned + retries_s) * MARGIN_FACTOR + FIXED_MARGIN_S

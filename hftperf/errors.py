@@ -8,6 +8,9 @@ before or around a run; the CLI renders it as one line and maps it to an exit co
 from __future__ import annotations
 
 import enum
+from typing import Any
+
+from hftperf.redact import redact_text
 
 __all__ = [
     "ConfigError",
@@ -26,13 +29,21 @@ class ExitCode(enum.IntEnum):
     OK = 0
     FAILED = 1  # a threshold failed or a regression was found
     ERROR = 2  # usage, configuration, input or infrastructure error
+    INCONCLUSIVE = 3  # the instrument could not measure (load generator fell behind): machine too busy
     INTERRUPTED = 130  # Ctrl-C / SIGINT
 
 
 class HftperfError(Exception):
-    """Base of every error hftperf raises on purpose; the message is one line for the user."""
+    """Base of every error hftperf raises on purpose; the message is one line for the user.
+
+    The message is redacted here, once for every raiser: a validation message that quotes a
+    URL, a DSN or a header (``got 'http://u:pw@h/?token=x'``) never carries the secret on.
+    """
 
     exit_code: ExitCode = ExitCode.ERROR
+
+    def __init__(self, *args: Any) -> None:
+        super().__init__(*(redact_text(a) if isinstance(a, str) else a for a in args))
 
 
 class UsageError(HftperfError):

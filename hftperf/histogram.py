@@ -3,52 +3,29 @@
 A thin wrapper over ``hdrh.histogram.HdrHistogram`` that adds what the load generator needs:
 a vectorised ``record_many`` (numpy computes the HDR counts index and adds into hdrh's own
 counts array, which is a ctypes array we view without copying), values above the range
-clamped *and counted* (never dropped silently), numpy percentiles and mean, a lossless merge
-across different ranges, and a decoder for the older V1 compressed encoding that hdrh lacks.
+clamped *and counted* (never dropped silently), numpy percentiles and mean, and a lossless merge
+across different ranges. The encodings (including the older V1 that hdrh cannot decode) are
+in :mod:`hftperf.histogram_codec`.
 """
 
 from __future__ import annotations
 
 import array
-import base64
-import binascii
 import math
-import struct
 import sys
-import zlib
-from typing import Any
 
 import numpy as np
 import numpy.typing as npt
-from hdrh.codec import (
-    HdrCookieException,
-    HdrHistogramSettingsException,
-    HdrLengthException,
-)
 from hdrh.histogram import HdrHistogram
 
-from hftperf.errors import DataError
+from hftperf.histogram_codec import decode_hdr, encode_hdr
 
 __all__ = ["HIGHEST_US_DEFAULT", "LatencyHistogram"]
 
 HIGHEST_US_DEFAULT = 3_600_000_000  # 1 hour in µs
 _LOWEST_US = 1
 _SUMMARY_PERCENTILES = (("p50", 50.0), ("p90", 90.0), ("p99", 99.0), ("p99_9", 99.9))
-
-# Encoding cookies (HdrHistogram Java AbstractHistogram); bits 4..7 carry the word size.
-_V1_ENCODING_COOKIE_BASE = 0x1C849301
-_V1_COMPRESSED_COOKIE_BASE = 0x1C849302
-_V2_ENCODING_COOKIE_BASE = 0x1C849303
-_V2_COMPRESSED_COOKIE_BASE = 0x1C849304
-_V0_COOKIE_BASES = (0x1C849308, 0x1C849309)
-_HEADER = struct.Struct(">iiiiqqd")  # cookie, payload length, normalizing offset, digits, lo, hi, ratio
-
-_HDRH_ERRORS = (HdrCookieException, HdrLengthException, HdrHistogramSettingsException)
 IntArray = npt.NDArray[np.int64]
-
-
-def _cookie_base(cookie: int) -> int:
-    return cookie & ~0xF0
 
 
 class LatencyHistogram:
@@ -252,6 +229,10 @@ class LatencyHistogram:
         medians = (lowest + (size >> 1)).astype(np.float64)
         return medians, self._counts[nonzero].astype(np.float64)
 
+    def recorded_values(self) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]]:
+        """Each non-empty bucket's midpoint (µs) and its count, in increasing order of value."""
+        return self._weighted_medians()
+
     @property
     def mean_us(self) -> float:
         """Mean of the bucket midpoints (as HdrHistogram computes it); 0.0 when empty."""
@@ -315,8 +296,7 @@ class LatencyHistogram:
 
     def encode(self) -> str:
         """Base64 compressed V2 encoding ('HISTFAAA…'), as ``HdrHistogram.encode()`` gives."""
-        encoded: Any = self._hdr.encode()
-        return encoded.decode("ascii") if isinstance(encoded, bytes) else str(encoded)
+        return encode_hdr(self._hdr)
 
     @classmethod
     def decode(cls, text: str, out_of_range_count: int = 0) -> LatencyHistogram:
@@ -327,86 +307,6 @@ class LatencyHistogram:
         """
         if out_of_range_count < 0:
             raise ValueError(f"out_of_range_count must be >= 0, got {out_of_range_count}")
-        try:
-            raw = base64.b64decode(text.strip(), validate=True)
-        except (binascii.Error, ValueError) as exc:
-            raise DataError(f"histogram is not valid base64: {exc}") from None
-        if len(raw) < 8:
-            raise DataError(f"histogram encoding too short ({len(raw)} bytes)")
-        cookie, length = struct.unpack_from(">ii", raw)
-        if length != len(raw) - 8:
-            raise DataError(f"histogram length field says {length} bytes, found {len(raw) - 8}")
-        base = _cookie_base(cookie)
-        if base == _V2_COMPRESSED_COOKIE_BASE:
-            result = cls._wrap(_decode_v2(raw[8:]))
-        elif base == _V1_COMPRESSED_COOKIE_BASE:
-            result = cls._wrap(_decode_v1(raw[8:], (cookie & 0xF0) >> 4))
-        elif base in _V0_COOKIE_BASES:
-            raise DataError("histogram uses the V0 encoding, which is not supported")
-        else:
-            raise DataError(f"not a compressed HdrHistogram encoding (cookie 0x{cookie & 0xFFFFFFFF:08x})")
+        result = cls._wrap(decode_hdr(text))
         result._out_of_range = out_of_range_count
         return result
-
-
-def _inflate_header(compressed: bytes) -> tuple[Any, tuple[int, ...]]:
-    """Start inflating; return the decompressor and the 40-byte payload header fields."""
-    inflater = zlib.decompressobj()
-    try:
-        head = inflater.decompress(compressed, _HEADER.size)
-    except zlib.error as exc:
-        raise DataError(f"histogram payload is not zlib data: {exc}") from None
-    if len(head) < _HEADER.size:
-        raise DataError(f"histogram payload header truncated ({len(head)} of {_HEADER.size} bytes)")
-    return inflater, _HEADER.unpack(head)
-
-
-def _checked_layout(digits: int, lowest: int, highest: int) -> None:
-    """Refuse header values hdrh would choke on (or allocate gigabytes for)."""
-    if not 1 <= digits <= 5 or lowest < 1 or highest < 2 * lowest:
-        raise DataError(
-            f"histogram header is invalid (significant digits {digits}, lowest {lowest}, highest {highest})"
-        )
-
-
-def _decode_v2(compressed: bytes) -> HdrHistogram:
-    """V2 (ZigZag LEB128 counts): validate the header, then let hdrh's C decoder do the work."""
-    _inflater, (cookie, _length, _offset, digits, lowest, highest, _ratio) = _inflate_header(compressed)
-    if _cookie_base(cookie) != _V2_ENCODING_COOKIE_BASE:
-        raise DataError(f"histogram payload cookie 0x{cookie & 0xFFFFFFFF:08x} is not a V2 payload")
-    _checked_layout(digits, lowest, highest)
-    try:
-        return HdrHistogram.decode(compressed, b64_wrap=False)
-    except (ValueError, TypeError, LookupError, ArithmeticError, RuntimeError, zlib.error, *_HDRH_ERRORS) as exc:
-        raise DataError(f"cannot decode V2 histogram: {exc!r}") from None
-
-
-def _decode_v1(compressed: bytes, word_size: int) -> HdrHistogram:
-    """V1: the same 40-byte header, then counts as big-endian words of ``word_size`` bytes."""
-    inflater, (cookie, length, offset, digits, lowest, highest, ratio) = _inflate_header(compressed)
-    if _cookie_base(cookie) != _V1_ENCODING_COOKIE_BASE or (cookie & 0xF0) >> 4 != word_size:
-        raise DataError(f"histogram payload cookie 0x{cookie & 0xFFFFFFFF:08x} is not a V1 payload")
-    if word_size not in (2, 4, 8):
-        raise DataError(f"V1 histogram word size {word_size} is not 2, 4 or 8")
-    if offset != 0:
-        raise DataError(f"V1 histogram with normalizing index offset {offset} is not supported")
-    _checked_layout(digits, lowest, highest)
-    hdr = HdrHistogram(lowest, highest, digits)
-    hdr.int_to_double_conversion_ratio = ratio
-    if length < 0:
-        raise DataError(f"V1 histogram header is implausible (payload {length} bytes)")
-    wanted = min(length, hdr.counts_len * word_size) // word_size * word_size
-    try:
-        body = inflater.decompress(inflater.unconsumed_tail, wanted)
-    except zlib.error as exc:
-        raise DataError(f"V1 histogram payload is corrupt: {exc}") from None
-    if len(body) < wanted:
-        raise DataError(f"V1 histogram payload truncated ({len(body)} of {wanted} bytes)")
-    words = np.frombuffer(body, dtype=f">i{word_size}").astype(np.int64)
-    if words.size and int(words.min()) < 0:
-        raise DataError("V1 histogram holds negative counts")
-    np.ctypeslib.as_array(hdr.counts)[: words.size] = words
-    nonzero = np.flatnonzero(words)
-    if nonzero.size:
-        hdr.set_internal_tacking_values(int(nonzero[0]), int(nonzero[-1]), int(words.sum()))
-    return hdr

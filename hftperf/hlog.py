@@ -28,6 +28,7 @@ from typing import IO, Self
 
 from hftperf.errors import DataError
 from hftperf.histogram import LatencyHistogram
+from hftperf.redact import redact_text
 
 __all__ = ["LOG_FORMAT_VERSION", "HlogWriter", "IntervalHistogram", "IntervalLog", "read_hlog"]
 
@@ -92,7 +93,8 @@ class HlogWriter:
             self._file: IO[str] | None = open(self._path, "w", encoding="ascii", newline="\n")  # noqa: SIM115
         except OSError as exc:
             raise DataError(f"cannot write interval log {self._path}: {exc.strerror or exc}") from None
-        lines = [f"#[{line}]" for line in (comment.splitlines() if comment else [])]
+        # the comment names the target: redacted here, whoever wrote it
+        lines = [f"#[{redact_text(line)}]" for line in (comment.splitlines() if comment else [])]
         lines += [
             f"#[Histogram log format version {LOG_FORMAT_VERSION}]",
             f"#[StartTime: {start_time_epoch_s:.3f} (seconds since epoch), {_human_utc(start_time_epoch_s)}]",

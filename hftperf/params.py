@@ -10,12 +10,14 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import re
 import types
 from collections.abc import Callable, Collection, Mapping
 from pathlib import PurePath
 from typing import Any, Literal, TypeVar, Union, cast, get_args, get_origin, get_type_hints
 
 from hftperf.errors import ConfigError
+from hftperf.redact import REDACTED, is_sensitive
 from hftperf.units import parse_duration_s, parse_duration_us, parse_percent, parse_rate_per_s, parse_size_bytes
 
 __all__ = ["UNITS", "apply_value", "describe_value", "fields_by_key", "load_params", "param", "unknown_key_error"]
@@ -52,9 +54,16 @@ def _child(where: str, key: str) -> str:
     return f"{where} {key}" if where.endswith(":") or not where else f"{where}.{key}"
 
 
-def describe_value(value: Any) -> str:
+def describe_value(value: Any, path: str = "") -> str:
+    """The value for a message: its repr (cut at 60 characters), a table as 'a table', and only its type
+    when the key at the end of ``path`` names a credential (``client_secret``) or is a header (whose
+    name may be one of ``[run] redact_headers``, unknown here)."""
     if isinstance(value, Mapping):
         return "a table"
+    keys = re.split(r"[\s.:]+", re.sub(r"(\[\d+\])+$", "", path)) if path else [""]
+    if is_sensitive(keys[-1]) or (len(keys) > 1 and keys[-2] == "headers"):  # any header: a custom secret name
+        kinds = {bool: "a boolean", int: "an integer", float: "a number", str: "a string"}
+        return f"{kinds.get(type(value), 'a value')} ({REDACTED})"
     text = repr(value)
     return text if len(text) <= 60 else text[:57] + "..."
 
@@ -107,7 +116,7 @@ def _convert(value: Any, hint: Any, path: str, meta: Mapping[str, Any], text: bo
     origin, args = get_origin(hint), get_args(hint)
     if text and isinstance(value, str):
         value = _from_text(value, hint)
-    wrong = ConfigError(f"{path}: expected {_expectation(hint, meta)}, got {describe_value(value)}")
+    wrong = ConfigError(f"{path}: expected {_expectation(hint, meta)}, got {describe_value(value, path)}")
     if meta.get("unit"):
         parser = UNITS[meta["unit"]][0]
         allowed = (str, int) if meta["unit"] == "size_bytes" else (str, int, float)
@@ -160,9 +169,9 @@ def _convert(value: Any, hint: Any, path: str, meta: Mapping[str, Any], text: bo
 
 def _check_bounds(value: Any, path: str, meta: Mapping[str, Any]) -> None:
     if meta.get("min") is not None and value < meta["min"]:
-        raise ConfigError(f"{path}: expected at least {meta['min']}, got {describe_value(value)}")
+        raise ConfigError(f"{path}: expected at least {meta['min']}, got {describe_value(value, path)}")
     if meta.get("max") is not None and value > meta["max"]:
-        raise ConfigError(f"{path}: expected at most {meta['max']}, got {describe_value(value)}")
+        raise ConfigError(f"{path}: expected at most {meta['max']}, got {describe_value(value, path)}")
     if meta.get("check") is not None and value is not None:
         try:
             meta["check"](value)
@@ -174,14 +183,17 @@ def fields_by_key(cls: type) -> dict[str, dataclasses.Field[Any]]:
     return {f.metadata.get("key", f.name): f for f in dataclasses.fields(cast(Any, cls)) if f.init}
 
 
-def unknown_key_error(path: str, key: str, known: Mapping[str, str] | Collection[str]) -> ConfigError:
-    """Unknown ``key`` at ``path``; ``known`` maps field names to keys, so 'rate_per_s' suggests 'rate'."""
+def unknown_key_error(path: str, key: str, known: Mapping[str, str] | Collection[str],
+                      also_known: Collection[str] = ()) -> ConfigError:
+    """Unknown ``key`` at ``path``; ``known`` maps field names to keys, so 'rate_per_s' suggests 'rate'.
+
+    ``also_known`` are keys valid in the same table but read elsewhere (a scenario's name, duration, ...);
+    every valid key is listed once.
+    """
     by_name = known if isinstance(known, Mapping) else {}
-    close = [by_name[key]] if key in by_name else difflib.get_close_matches(key, list(known), n=1)
-    if by_name and not close:
-        close = difflib.get_close_matches(key, list(by_name.values()), n=1)
+    keys = list(dict.fromkeys([*also_known, *(by_name.values() if by_name else known)]))
+    close = [by_name[key]] if key in by_name else difflib.get_close_matches(key, keys, n=1)
     hint = f" (did you mean {close[0]!r}?)" if close else ""
-    keys = by_name.values() if by_name else known
     return ConfigError(f"{path}: unknown key{hint}; expected one of: {', '.join(keys)}")
 
 
@@ -189,7 +201,8 @@ def _key_names(by_key: Mapping[str, dataclasses.Field[Any]]) -> dict[str, str]:
     return {f.name: key for key, f in by_key.items()} | {key: key for key in by_key}
 
 
-def load_params(cls: type[T], mapping: Any, where: str, *, duration_scale: float = 1.0) -> T:
+def load_params(cls: type[T], mapping: Any, where: str, *, duration_scale: float = 1.0,
+                also_known: Collection[str] = ()) -> T:
     """Build frozen dataclass ``cls`` from ``mapping`` (a TOML table); ``where`` prefixes messages.
 
     Unknown keys, missing required keys, wrong types and bad units raise ConfigError naming
@@ -203,7 +216,7 @@ def load_params(cls: type[T], mapping: Any, where: str, *, duration_scale: float
     hints = get_type_hints(cls)
     for key in mapping:
         if key not in by_key:
-            raise unknown_key_error(_child(where, str(key)), str(key), _key_names(by_key))
+            raise unknown_key_error(_child(where, str(key)), str(key), _key_names(by_key), also_known)
     kwargs: dict[str, Any] = {}
     for key, f in by_key.items():
         if key in mapping:

@@ -7,22 +7,18 @@ against the JSON Schema shipped in ``hftperf/schemas/`` whenever a file is loade
 
 from __future__ import annotations
 
-import contextlib
 import copy
 import json
 import math
-import os
-import tempfile
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, fields, replace
 from functools import cache
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+from hftperf.atomic import write_atomically
 from hftperf.errors import DataError
-
-if TYPE_CHECKING:
-    from hftperf.loadgen.result import LoadResult
+from hftperf.redact import redact_data
 
 __all__ = [
     "RESULT_FILE",
@@ -34,7 +30,6 @@ __all__ = [
     "error_rate",
     "load_result",
     "save_result",
-    "scenario_result_from_load",
     "validate_document",
 ]
 
@@ -45,11 +40,21 @@ __all__ = [
 #                    latency_us summary, base64 HDR histogram and extra histograms with their
 #                    out-of-range counts, figures, thresholds with headroom, hlog, repeat_index),
 #                    passed / interrupted flags, UTC ISO-8601 start and end times.
-SCHEMA = "hftperf.result/1"
+# hftperf.result/2 - thresholds and scenarios carry ``inconclusive`` (the load generator fell
+#                    behind: INCONCLUSIVE instead of MEETS/FAILS); open-loop scenarios record
+#                    ``pacer_lag`` and ``connection_wait`` instead of ``schedule_lag``, requests
+#                    due but never sent count in ``requests`` and as the error class ``not_sent``,
+#                    and ``figures.censored`` counts latency values that are lower bounds.
+#                    /1 files still read (no inconclusive verdicts, ``schedule_lag`` kept).
+# hftperf.result/3 - scenarios carry ``scenario_kind``, the registry kind that ran (``kind`` stays the
+#                    result shape: closed-loop, open-loop, capacity, complexity). /1 and /2 files
+#                    still read, their ``scenario_kind`` null.
+SCHEMA = "hftperf.result/3"
 RESULT_FILE = "result.json"
 
 _SCHEMA_PREFIX = "hftperf.result/"
-_SCHEMA_FILES = {SCHEMA: "result-1.schema.json"}
+_SCHEMA_FILES = {"hftperf.result/1": "result-1.schema.json", "hftperf.result/2": "result-2.schema.json",
+                 SCHEMA: "result-3.schema.json"}
 
 
 def error_rate(failed: int, requests: int) -> float:
@@ -77,8 +82,16 @@ class ThresholdResult:
     metric: str  # "p99", "throughput_rps", "error_rate", "complexity", ...
     limit: str  # comparison and value as written in the config, e.g. "< 50ms"
     observed: float | int | str | None  # None when the figure does not exist (no responses)
-    passed: bool
+    passed: bool  # what the figure says; not a verdict when ``inconclusive``
     headroom_pct: float | None = None  # distance to the limit in % of it; negative when failed
+    inconclusive: bool = False  # the instrument could not measure (load generator fell behind)
+
+    @property
+    def status(self) -> str:
+        """MEETS, FAILS or INCONCLUSIVE."""
+        if self.inconclusive:
+            return "INCONCLUSIVE"
+        return "MEETS" if self.passed else "FAILS"
 
     def to_dict(self) -> dict[str, Any]:
         """The JSON shape of one threshold."""
@@ -88,12 +101,14 @@ class ThresholdResult:
             "observed": _json_safe(self.observed),
             "passed": self.passed,
             "headroom_pct": _json_safe(self.headroom_pct),
+            "inconclusive": self.inconclusive,
         }
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> ThresholdResult:
-        """Inverse of :meth:`to_dict` (the document must already match the schema)."""
-        return cls(data["metric"], data["limit"], data["observed"], data["passed"], data["headroom_pct"])
+        """Inverse of :meth:`to_dict` (the document must already match the schema; /1 has no inconclusive)."""
+        return cls(data["metric"], data["limit"], data["observed"], data["passed"], data["headroom_pct"],
+                   bool(data.get("inconclusive", False)))
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -101,7 +116,7 @@ class ScenarioResult:
     """Everything one scenario (one repeat of it) measured, its figures and verdicts."""
 
     name: str
-    kind: str  # "closed-loop", "open-loop", "capacity", "complexity", ...
+    kind: str  # the result shape (hftperf.shapes): "closed-loop", "open-loop", "capacity", "complexity", ...
     requests: int  # sent during the measured period
     ok: int
     errors: dict[str, int]  # by error class key ("timeout", "http_5xx", ...)
@@ -110,7 +125,7 @@ class ScenarioResult:
     throughput_rps: float  # successful responses per second
     latency_us: dict[str, float] | None  # p50, p90, p99, p99_9, max, mean; None: no responses
     histogram: str | None  # base64 HDR of the latency (µs); None: no latency recorded
-    extra_histograms: dict[str, str] = field(default_factory=dict)  # "schedule_lag", ...
+    extra_histograms: dict[str, str] = field(default_factory=dict)  # "pacer_lag", "connection_wait", ...
     out_of_range: int = 0  # latency values above the histogram's range (clamped, counted)
     extra_out_of_range: dict[str, int] = field(default_factory=dict)  # same, per extra histogram
     figures: dict[str, Any] = field(default_factory=dict)  # error_rate, capacity curve, fit, ...
@@ -119,6 +134,17 @@ class ScenarioResult:
     interrupted: bool = False
     hlog: str | None = None  # interval log, relative to the results directory
     repeat_index: int = 0
+    inconclusive: bool = False  # the load generator fell behind: no threshold is a verdict
+    scenario_kind: str | None = None  # the registry kind that ran ("load": ad hoc); None: not recorded
+
+    @property
+    def verdicts_hold(self) -> bool:
+        """True when every threshold is a real verdict (not interrupted, not inconclusive)."""
+        return not (self.interrupted or self.inconclusive)
+
+    def __post_init__(self) -> None:
+        # figures carry what was sent (figures.request); whoever built them, no credential is kept
+        object.__setattr__(self, "figures", redact_data(self.figures))
 
     @property
     def failed(self) -> int:
@@ -126,9 +152,15 @@ class ScenarioResult:
         return sum(self.errors.values())
 
     def with_thresholds(self, thresholds: Iterable[ThresholdResult]) -> ScenarioResult:
-        """A copy carrying these verdicts; passed = all met and the scenario was not interrupted."""
+        """A copy carrying these verdicts; passed = all met, not interrupted and not inconclusive."""
         verdicts = tuple(thresholds)
-        return replace(self, thresholds=verdicts, passed=all(t.passed for t in verdicts) and not self.interrupted)
+        passed = all(t.passed for t in verdicts) and not self.interrupted and not self.inconclusive
+        return replace(self, thresholds=verdicts, passed=passed)
+
+    def as_inconclusive(self) -> ScenarioResult:
+        """A copy whose thresholds are all INCONCLUSIVE (the instrument could not measure)."""
+        inconclusive = replace(self, inconclusive=True)
+        return inconclusive.with_thresholds(replace(t, inconclusive=True) for t in self.thresholds)
 
     def hlog_path(self, results_dir: Path) -> Path | None:
         """Where this scenario's interval log is, given the results directory."""
@@ -148,7 +180,8 @@ class ScenarioResult:
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> ScenarioResult:
         """Inverse of :meth:`to_dict` (the document must already match the schema)."""
-        values = {spec.name: copy.deepcopy(data[spec.name]) for spec in fields(cls)}
+        # every key is required by the schema, except those a /1 file lacks (``inconclusive``): defaults
+        values = {spec.name: copy.deepcopy(data[spec.name]) for spec in fields(cls) if spec.name in data}
         values["thresholds"] = tuple(ThresholdResult.from_dict(t) for t in data["thresholds"])
         for name in ("requests", "ok", "in_flight", "out_of_range", "repeat_index"):
             values[name] = int(values[name])  # JSON Schema "integer" admits 3.0
@@ -170,6 +203,10 @@ class RunResult:
     started_at: str  # UTC ISO-8601
     ended_at: str  # UTC ISO-8601
 
+    def __post_init__(self) -> None:
+        # the environment names the target: result.json, reports and compare all read it from here
+        object.__setattr__(self, "environment", redact_data(self.environment))
+
     def to_dict(self) -> dict[str, Any]:
         """The JSON document written to result.json."""
         return {
@@ -183,13 +220,18 @@ class RunResult:
             "ended_at": self.ended_at,
         }
 
+    @property
+    def inconclusive(self) -> bool:
+        """True when some scenario could not be measured (load generator fell behind)."""
+        return any(s.inconclusive for s in self.scenarios)
+
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> RunResult:
         """Validate a parsed document against its schema and build the result (DataError if not)."""
         validate_document(data)
         _check_histograms(data["scenarios"])
         return cls(
-            schema=data["schema"],
+            schema=SCHEMA,  # an older document is read into the current shape (and written as it)
             label=data["label"],
             environment=copy.deepcopy(dict(data["environment"])),
             scenarios=tuple(ScenarioResult.from_dict(s) for s in data["scenarios"]),
@@ -237,65 +279,6 @@ def build_run_result(
     )
 
 
-def scenario_result_from_load(
-    name: str,
-    kind: str,
-    load_result: LoadResult,
-    *,
-    figures: Mapping[str, Any] | None = None,
-    extra_histograms: Mapping[str, str] | None = None,
-    extra_out_of_range: Mapping[str, int] | None = None,
-    thresholds: Iterable[ThresholdResult] = (),
-    hlog: str | None = None,
-    repeat_index: int = 0,
-) -> ScenarioResult:
-    """A ScenarioResult with the common figures of a LoadResult; ``figures`` given here win.
-
-    Common figures: error_rate (failed / requests), not_sent, warmup_requests, offered_rate_rps,
-    connections, workers and schedule_lag_us (open loop). The schedule-lag histogram goes into
-    ``extra_histograms["schedule_lag"]`` with its out-of-range count.
-    """
-    lag = load_result.schedule_lag
-    plan = load_result.plan
-    common: dict[str, Any] = {
-        "error_rate": error_rate(load_result.failed, load_result.requests),
-        "not_sent": load_result.not_sent,
-        "warmup_requests": load_result.warmup_requests,
-        "offered_rate_rps": plan.rate_per_s,
-        "connections": plan.connections,
-        "workers": plan.workers,
-        "schedule_lag_us": lag.summary_us() if lag is not None and lag.total_count else None,
-    }
-    histograms: dict[str, str] = {}
-    out_of_range: dict[str, int] = {}
-    if lag is not None:
-        histograms["schedule_lag"] = lag.encode()
-        out_of_range["schedule_lag"] = lag.out_of_range_count
-    histograms.update(extra_histograms or {})
-    out_of_range.update(extra_out_of_range or {})
-    latency = load_result.latency
-    scenario = ScenarioResult(
-        name=name,
-        kind=kind,
-        requests=load_result.requests,
-        ok=load_result.ok,
-        errors=dict(load_result.errors),
-        in_flight=load_result.in_flight,
-        duration_s=load_result.duration_s,
-        throughput_rps=load_result.throughput_rps,
-        latency_us=latency.summary_us() if latency.total_count else None,
-        histogram=latency.encode(),
-        extra_histograms=histograms,
-        out_of_range=latency.out_of_range_count,
-        extra_out_of_range=out_of_range,
-        figures={**common, **(figures or {})},
-        interrupted=load_result.interrupted,
-        hlog=hlog,
-        repeat_index=repeat_index,
-    )
-    return scenario.with_thresholds(thresholds)
-
-
 # -- validation -----------------------------------------------------------------------------
 
 
@@ -341,61 +324,13 @@ def validate_document(data: Any) -> None:
 # -- files ----------------------------------------------------------------------------------
 
 
-def _fsync_directory(directory: Path) -> None:
-    """Make a rename durable (POSIX); platforms that cannot open a directory skip it."""
-    try:
-        fd = os.open(directory, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
-
-
-def current_umask() -> int:
-    """The process umask, read without changing it where Linux allows (/proc), else set and restored."""
-    try:
-        for line in Path("/proc/self/status").read_text().splitlines():
-            if line.startswith("Umask:"):
-                return int(line.split()[1], 8)
-    except (OSError, ValueError, IndexError):
-        pass
-    mask = os.umask(0o022)  # pragma: no cover - not Linux: briefly process-wide, no threads write here
-    os.umask(mask)
-    return mask
-
-
-def _write_atomically(path: Path, data: bytes) -> None:
-    """Write ``data`` to a temporary file beside ``path``, fsync it, then rename over ``path``.
-
-    A reader sees the old file or the new one, never a mix; a writer that dies before the
-    rename leaves at most a ``.result.json.*.tmp`` file that nothing reads.
-    """
-    fd, temp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        os.fchmod(fd, 0o666 & ~current_umask())  # mkstemp makes 0600; a result file is as shareable as any
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(temp_name, path)
-    except BaseException:  # also KeyboardInterrupt: never leave the temporary file behind
-        with contextlib.suppress(OSError):
-            os.unlink(temp_name)
-        raise
-    _fsync_directory(path.parent)
-
-
 def save_result(run: RunResult, directory: Path) -> Path:
     """Write ``run`` as ``directory/result.json`` atomically (directory created); return the path."""
     path = Path(directory) / RESULT_FILE
     data = (json.dumps(run.to_dict(), indent=2, allow_nan=False) + "\n").encode("utf-8")
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        _write_atomically(path, data)
+        write_atomically(path, data)
     except OSError as exc:
         raise DataError(f"cannot write {path}: {exc.strerror or exc}") from None
     return path

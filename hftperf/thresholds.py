@@ -17,8 +17,9 @@ import math
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any
 
+from hftperf.metrics_catalog import CATALOG, ValueKind, canonical_name
 from hftperf.units import format_duration_us, format_rate, parse_duration_us, parse_percent, parse_rate_per_s
 
 __all__ = [
@@ -31,25 +32,41 @@ __all__ = [
     "evaluate",
     "evaluate_all",
     "format_figure",
+    "metric_kind",
     "parse_complexity",
     "parse_threshold",
 ]
 
-MetricKind = Literal["duration", "rate", "fraction", "complexity"]
+MetricKind = ValueKind
 
-METRICS: dict[str, MetricKind] = {
-    "p50": "duration",
-    "p90": "duration",
-    "p99": "duration",
-    "p99_9": "duration",
-    "max": "duration",
-    "mean": "duration",
-    "throughput_rps": "rate",
-    "capacity_rps": "rate",
-    "error_rate": "fraction",
-    "complexity": "complexity",
-}
-_ALIASES = {"p99.9": "p99_9", "p999": "p99_9"}
+# what each catalog metric holds (hftperf.metrics_catalog: the one catalog and its spellings)
+METRICS: dict[str, MetricKind] = {name: metric.value_kind for name, metric in CATALOG.items()}
+# A scenario's own figures are named with their unit (``stale_share``, ``book_depth_us``), so a
+# threshold on one needs no table: the suffix says what it holds.
+_SUFFIX_KINDS: tuple[tuple[str, MetricKind], ...] = (
+    ("_us", "duration"), ("_rps", "rate"), ("_per_s", "rate"), ("_share", "fraction"), ("_rate", "fraction"),
+    ("_ratio", "fraction"),
+)
+
+
+def metric_kind(metric: str) -> MetricKind | None:
+    """What ``metric`` holds: a catalog metric, ``<operation>.<metric>`` (``cancel.p99``: the same figure of
+    one operation of a flow), or a figure named with its unit suffix; None for anything else."""
+    if metric in METRICS:
+        return METRICS[metric]
+    prefix, dot, base = metric.rpartition(".")
+    if dot and prefix and base in METRICS:
+        return METRICS[base]
+    for suffix, kind in _SUFFIX_KINDS:
+        if metric.endswith(suffix) and len(metric) > len(suffix):
+            return kind
+    return None
+
+
+def canonical_metric(name: str) -> str:
+    """``p99.9`` -> ``p99_9``, also after an operation prefix (``cancel.p99.9`` -> ``cancel.p99_9``)."""
+    return canonical_name(name)
+
 
 OPERATORS = ("<", "<=", ">", ">=")
 
@@ -86,7 +103,9 @@ class Threshold:
     @property
     def kind(self) -> MetricKind:
         """What kind of value the metric holds."""
-        return METRICS[self.metric]
+        kind = metric_kind(self.metric)
+        assert kind is not None  # parse_threshold only builds thresholds on known metrics
+        return kind
 
     @property
     def upper_bound(self) -> bool:
@@ -120,7 +139,8 @@ class Verdict:
 
 
 def _parse_limit(metric: str, text: str) -> float | str:
-    kind = METRICS[metric]
+    kind = metric_kind(metric)
+    assert kind is not None
     if not text:
         raise ValueError(f"{metric} expects {_EXPECTED[kind]} after the comparison, got nothing")
     try:
@@ -145,9 +165,10 @@ def parse_threshold(text: str) -> Threshold:
     if not match:
         raise ValueError(f"expected a threshold such as 'p99 < 50ms' (METRIC OP VALUE), got {text!r}")
     name, op, value = match.groups()
-    metric = _ALIASES.get(name.lower(), name.lower())
-    if metric not in METRICS:
-        raise ValueError(f"unknown metric {name!r} in {text!r}; expected one of {', '.join(METRICS)}")
+    metric = canonical_metric(name)
+    if metric_kind(metric) is None:
+        raise ValueError(f"unknown metric {name!r} in {text!r}; expected one of {', '.join(METRICS)}, "
+                         "OPERATION.METRIC (e.g. cancel.p99) or a figure named with its unit (_us, _rps, _share)")
     if op not in OPERATORS:
         raise ValueError(f"unsupported comparison {op!r} in {text!r}; expected one of {', '.join(OPERATORS)}")
     try:
@@ -212,7 +233,7 @@ def format_figure(metric: str, value: float | str | None) -> str:
     """Human form of a figure or limit of ``metric`` ('40.00ms', '1,500/s', '0.05%', 'O(n)')."""
     if value is None:
         return "-"
-    kind = METRICS.get(metric)
+    kind = metric_kind(metric)
     if isinstance(value, str) or kind is None or kind == "complexity":
         return str(value)
     if kind == "duration":

@@ -9,6 +9,7 @@ from __future__ import annotations
 import re
 
 __all__ = [
+    "MAX_DURATION_S",
     "format_duration_us",
     "format_rate",
     "parse_duration_s",
@@ -38,6 +39,8 @@ _SIZE_SCALE = {
 }
 _PERCENT_RE = re.compile(rf"^\s*({_NUMBER})\s*%\s*$")
 _INF = float("inf")
+# Longer than any benchmark or soak; a bound keeps '1e300s' from overflowing deadlines and timers later.
+MAX_DURATION_S = 30 * 86400.0
 
 
 def _match(pattern: re.Pattern[str], text: object, expectation: str) -> re.Match[str]:
@@ -58,8 +61,8 @@ def parse_duration_s(text: str | int | float, default_unit: str = "s") -> float:
         match = _match(_DURATION_RE, text, "a duration such as '250us', '10ms' or '5s'")
         unit = match.group(3) or default_unit
         value_s = float(match.group(1)) * _DURATION_SCALE_S[unit]
-    if not 0 <= value_s < _INF:  # also NaN
-        raise ValueError(f"expected a finite non-negative duration, got {text!r}")
+    if not 0 <= value_s <= MAX_DURATION_S:  # also NaN and infinity
+        raise ValueError(f"expected a duration from 0 to 30 days, got {text!r}")
     return value_s
 
 

@@ -7,11 +7,31 @@
 #   hftperf stack up --backend docker --base-image hftperf-base:bookworm
 #
 # Needs root, debootstrap and a running Docker daemon. Environment: SUITE (bookworm),
-# MIRROR (http://deb.debian.org/debian).
+# MIRROR (default: the Debian mirror this host's apt is configured with, read from
+# /etc/apt/sources.list and /etc/apt/sources.list.d/*; deb.debian.org if none is found).
 set -euo pipefail
 
 TAG="${1:-${HFTPERF_DOCKER_BASE_IMAGE:-hftperf-base:bookworm}}"
 SUITE="${SUITE:-bookworm}"
+
+# The host's own Debian mirror: the first deb822 "URIs:" (or one-line "deb URL SUITE") that serves $SUITE
+# and is not a security or third-party archive. Whatever mirror the host reaches, debootstrap reaches too.
+host_mirror() {
+  local f
+  for f in /etc/apt/sources.list.d/*.sources; do
+    [ -f "$f" ] || continue
+    awk -v suite="$SUITE" '
+      /^[[:space:]]*$/ { if (uri != "" && ok) { print uri; exit } uri = ""; ok = 0; next }
+      /^URIs:/ { uri = $2 }
+      /^Suites:/ { for (i = 2; i <= NF; i++) if ($i == suite) ok = 1 }
+      END { if (uri != "" && ok) print uri }' "$f" | grep -v -e security -e '^$' | head -n 1
+  done | head -n 1
+  for f in /etc/apt/sources.list /etc/apt/sources.list.d/*.list; do
+    [ -f "$f" ] || continue
+    awk -v suite="$SUITE" '$1 == "deb" { for (i = 2; i <= NF; i++) if ($i ~ /^[a-z]+:\/\//) { if ($(i + 1) == suite) print $i; break } }' "$f"
+  done | { grep -v security || true; } | head -n 1
+}
+MIRROR="${MIRROR:-$(host_mirror | head -n 1)}"
 MIRROR="${MIRROR:-http://deb.debian.org/debian}"
 
 if [ "$(id -u)" != 0 ]; then echo "docker-offline-base: must run as root (debootstrap)" >&2; exit 2; fi

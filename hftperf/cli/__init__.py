@@ -11,7 +11,11 @@ import sys
 import typer
 
 from hftperf.cli import ab as _ab
+from hftperf.cli import api as _api
+from hftperf.cli import bisect as _bisect
 from hftperf.cli import compare as _compare
+from hftperf.cli import grpc as _grpc
+from hftperf.cli import history as _history
 from hftperf.cli import load as _load
 from hftperf.cli import report as _report
 from hftperf.cli import run as _run
@@ -35,7 +39,11 @@ app.command("load")(_load.load)
 app.command("report")(_report.report)
 app.command("compare")(_compare.compare)
 app.command("ab")(_ab.ab)
+app.command("bisect")(_bisect.bisect)
 app.add_typer(_stack.app, name="stack")
+app.add_typer(_history.app, name="history")
+app.add_typer(_api.app, name="api")
+app.add_typer(_grpc.app, name="grpc")
 
 
 def main() -> None:

@@ -4,15 +4,15 @@ from __future__ import annotations
 
 import os
 from types import TracebackType
-from typing import Self
+from typing import Any, Self
 
-import click
 import typer
 from rich.console import Console
 from rich.live import Live
 from rich.text import Text
 
 from hftperf.errors import DataError, ExitCode, HftperfError
+from hftperf.redact import redact_text
 
 __all__ = ["append_step_summary", "debug_enabled", "fail", "run_command", "stderr", "stdout"]
 
@@ -45,31 +45,68 @@ def append_step_summary(markdown: str) -> None:
 
 
 def fail(message: str) -> None:
-    """Print one error line on stderr (no markup interpretation of the message)."""
-    stderr.file.write(f"hftperf: error: {message}\n")
+    """Print one error line on stderr (no markup interpretation; a foreign multi-line message is joined)."""
+    line = redact_text(" ".join(message.split()) if "\n" in message else message)  # the last gate for secrets
+    stderr.file.write(f"hftperf: error: {line}\n")
     stderr.file.flush()
 
 
-def run_command(app: typer.Typer) -> int:
+def _kind(exc: BaseException) -> str | None:
+    """Which Click exception ``exc`` is ("Exit", "Abort", "NoArgsIsHelpError", "UsageError", "ClickException").
+
+    Matched by class name along the MRO, restricted to classes from a ``click`` or ``typer`` module:
+    typer ≤ 0.25 raises ``click.exceptions.*``, typer ≥ 0.26 its own copy (``typer._click``) and
+    ``typer.exceptions``. Catching one module's classes silently misses the other's (that turned every
+    usage error into a traceback with exit 1 once), so the boundary depends on no particular copy.
+    """
+    for cls in type(exc).__mro__:
+        module = cls.__module__.split(".", 1)[0]
+        if module in ("click", "typer") and cls.__name__ in _KINDS:
+            return cls.__name__
+    return None
+
+
+_KINDS = ("Exit", "Abort", "NoArgsIsHelpError", "UsageError", "ClickException")
+
+
+def usage_line(exc: Any) -> str:
+    """One line for a Click usage error: the command, the message (with Click's close match), the help hint."""
+    message = " ".join(str(exc.format_message()).split())
+    ctx = getattr(exc, "ctx", None)
+    path = getattr(ctx, "command_path", "") or "hftperf"
+    return f"{path}: {message} (see '{path} --help')"
+
+
+def run_command(app: typer.Typer, args: list[str] | None = None) -> int:
     """Run the Typer app in standalone=False mode and map every outcome to an exit code."""
     try:
-        result = app(standalone_mode=False)
+        result = app(args=args, standalone_mode=False)
     except HftperfError as exc:
         if debug_enabled():
             raise
         fail(str(exc))
         return int(exc.exit_code)
-    except click.exceptions.Abort:
-        fail("interrupted")
-        return int(ExitCode.INTERRUPTED)
     except KeyboardInterrupt:
         fail("interrupted")
         return int(ExitCode.INTERRUPTED)
-    except click.exceptions.ClickException as exc:
-        exc.show()
+    except Exception as exc:
+        kind = _kind(exc)
+        if debug_enabled():
+            raise
+        if kind is None:  # a bug: still one line and not exit 1, which CI reads as "a threshold failed"
+            fail(f"internal error: {type(exc).__name__}: {exc} "
+                 "(a bug in hftperf; HFTPERF_DEBUG=1 shows the traceback)")
+            return int(ExitCode.ERROR)
+        if kind == "Exit":
+            return int(getattr(exc, "exit_code", 0))
+        if kind == "Abort":
+            fail("interrupted")
+            return int(ExitCode.INTERRUPTED)
+        if kind == "NoArgsIsHelpError":
+            stderr.file.write(str(exc.format_message()).rstrip() + "\n")  # type: ignore[attr-defined]
+            return int(ExitCode.ERROR)
+        fail(usage_line(exc))
         return int(ExitCode.ERROR)
-    except click.exceptions.Exit as exc:
-        return int(exc.exit_code)
     return int(result) if isinstance(result, int) else int(ExitCode.OK)
 
 

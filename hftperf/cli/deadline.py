@@ -42,18 +42,35 @@ class Watchdog:
         self.grace_s = grace_s
         self.expired = False
         self._timers: list[threading.Timer] = []
+        self._lock = threading.Lock()
+        self._active = False
 
     def __enter__(self) -> Watchdog:
-        for delay_s, action in ((self.deadline_s, self._soft_stop), (self.deadline_s + self.grace_s, self._hard_stop)):
-            timer = threading.Timer(delay_s, action)
-            timer.daemon = True
-            timer.start()
-            self._timers.append(timer)
+        # Both timers are listed before either starts, and a failure while starting them (the soft
+        # stop's SIGINT can strike here when the deadline is a few ms) cancels both: a with block
+        # whose __enter__ raises gets no __exit__, and a hard stop left running would end the process.
+        self._timers = [threading.Timer(self.deadline_s + self.grace_s, self._hard_stop),
+                        threading.Timer(self.deadline_s, self._soft_stop)]
+        with self._lock:
+            self._active = True
+        try:
+            for timer in self._timers:
+                timer.daemon = True
+                timer.start()
+        except BaseException:
+            self._disarm()
+            raise
         return self
 
     def __exit__(
         self, kind: type[BaseException] | None, value: BaseException | None, traceback: TracebackType | None
     ) -> None:
+        self._disarm()
+
+    def _disarm(self) -> None:
+        """No stop after this, even from a timer that is already firing."""
+        with self._lock:
+            self._active = False
         for timer in self._timers:
             timer.cancel()
         self._timers.clear()
@@ -66,10 +83,16 @@ class Watchdog:
         )
 
     def _soft_stop(self) -> None:
-        self.expired = True
+        with self._lock:
+            if not self._active:
+                return
+            self.expired = True
         os.kill(os.getpid(), signal.SIGINT)  # handled like Ctrl-C: drain, keep results
 
     def _hard_stop(self) -> None:
+        with self._lock:
+            if not self._active:
+                return
         sys.stderr.write(
             f"hftperf: error: {self.message()}; it did not stop within {self.grace_s:g}s "
             f"more, so it was ended (exit {int(ExitCode.ERROR)})\n"

@@ -17,6 +17,8 @@ from hftperf.units import format_duration_us, format_rate
 
 __all__ = ["SuiteLive", "render_run_table"]
 
+_STATUS_STYLE = {"MEETS": "[green]{}[/green]", "FAILS": "[red]{}[/red]", "INCONCLUSIVE": "[yellow]{}[/yellow]"}
+
 
 class SuiteLive(LiveLine):
     """Live line: scenario i/N, elapsed and expected time, current req/s and errors."""
@@ -38,6 +40,10 @@ class SuiteLive(LiveLine):
         self._errors = 0
         self.show(f"{self._title}  warming up…")
 
+    def stack_line(self, text: str) -> None:
+        """Show what the stack is doing while it builds and starts (compose backend)."""
+        self.show(f"stack: {text[:120]}")
+
     def interval(self, report: IntervalReport) -> None:
         """Show the newest interval's rate and the errors so far."""
         if not self.active:
@@ -54,6 +60,8 @@ class SuiteLive(LiveLine):
         if not self.announce:
             return
         status = "[green]MEETS[/green]" if result.passed else "[red]FAILS[/red]"
+        if result.inconclusive:
+            status = "[yellow]INCONCLUSIVE[/yellow] (load generator fell behind)"
         self.console.print(f"{status}  {result.name}  {result.requests:,} requests", highlight=False)
 
 
@@ -73,14 +81,18 @@ def render_run_table(run: RunResult) -> Group:
             table.add_row(*figures, "-", "-", "-", "-")
         for i, t in enumerate(rows):
             left = figures if i == 0 else [""] * len(figures)
-            status = "[green]MEETS[/green]" if t.passed else "[red]FAILS[/red]"
+            status = _STATUS_STYLE[t.status].format(t.status)
             headroom = f"{t.headroom_pct:+.0f}%" if t.headroom_pct is not None else "-"
             table.add_row(*left, f"{t.metric} {t.limit}", format_figure(t.metric, t.observed), status, headroom)
-    failed = sum(1 for s in run.scenarios for t in s.thresholds if not t.passed)
+    failed = sum(1 for s in run.scenarios for t in s.thresholds if t.status == "FAILS")
+    inconclusive = sum(1 for s in run.scenarios for t in s.thresholds if t.inconclusive)
     if run.interrupted:
         verdict = Text("interrupted: partial results", style="yellow bold")
     elif failed:
         verdict = Text(f"{failed} threshold(s) failed", style="red bold")
+    elif inconclusive:
+        verdict = Text(f"{inconclusive} threshold(s) INCONCLUSIVE: the load generator fell behind "
+                       "(machine too busy)", style="yellow bold")
     else:
         verdict = Text("all thresholds met", style="green bold")
     return Group(table, verdict)

@@ -17,12 +17,14 @@ from typing import Any
 
 from hftperf.compare.metrics import Tolerances
 from hftperf.compare.model import Comparison, MetricComparison
-from hftperf.compare.runs import DEFAULT_ALPHA, compare_samples, power_note
+from hftperf.compare.runs import DEFAULT_ALPHA, compare_samples, inconclusive, power_note, starved_reason
 from hftperf.compare.samples import ScenarioSamples, metrics_of, run_values
+from hftperf.compare.stats import MIN_SAMPLES
 from hftperf.config import ScenarioConfig
-from hftperf.loadgen import LoadPlan, run_load
-from hftperf.result import ScenarioResult, scenario_result_from_load
-from hftperf.scenario_results import scenario_result
+from hftperf.loadgen import Executor, LoadPlan, run_load
+from hftperf.redact import redact_url
+from hftperf.result import ScenarioResult
+from hftperf.scenario_results import ADHOC_KIND, load_outcome, scenario_result
 from hftperf.scenarios import REGISTRY, RunContext
 
 __all__ = ["AbRound", "Measure", "compare_rounds", "load_measure", "run_ab", "scenario_measure"]
@@ -46,24 +48,25 @@ class AbRound:
         return self.a.interrupted or self.b.interrupted
 
 
-def scenario_measure(config: ScenarioConfig, params: Any, workers: int | None = None) -> Measure:
-    """Measure a registered scenario against a base URL."""
+def scenario_measure(config: ScenarioConfig, params: Any, workers: int | None = None,
+                     executor: Executor | None = None) -> Measure:
+    """Measure a registered scenario against a base URL (on ``executor``'s load workers)."""
     scenario = REGISTRY[config.kind]
 
     def measure(url: str) -> ScenarioResult:
-        outcome = scenario.run(config, params, RunContext(target_url=url, workers=workers))
-        return scenario_result(config.name, outcome, None, 0)
+        outcome = scenario.run(config, params, RunContext(targets={"http": url}, workers=workers, executor=executor))
+        return scenario_result(config.name, outcome, scenario_kind=config.kind)
 
     return measure
 
 
-def load_measure(plan_for: Callable[[str], LoadPlan]) -> Measure:
+def load_measure(plan_for: Callable[[str], LoadPlan], executor: Executor | None = None) -> Measure:
     """Measure an ad-hoc request (as ``hftperf load`` sends it) against a full URL."""
 
     def measure(url: str) -> ScenarioResult:
         plan = plan_for(url)
-        result = run_load(plan)
-        return scenario_result_from_load("load", "open-loop" if plan.rate_per_s else "closed-loop", result)
+        result = run_load(plan, executor=executor)
+        return scenario_result(ADHOC_KIND, load_outcome(result), scenario_kind=ADHOC_KIND)
 
     return measure
 
@@ -109,19 +112,34 @@ def _round_details(current: AbRound) -> dict[str, Any]:
 
 def compare_rounds(rounds: Sequence[AbRound], url_a: str, url_b: str, *, tolerances: Tolerances | None = None,
                    alpha: float = DEFAULT_ALPHA, interrupted: bool = False) -> Comparison:
-    """Paired comparison of the measured (non-warm-up) rounds: B against A."""
+    """Paired comparison of the measured (non-warm-up) rounds: B against A.
+
+    A round in which either side's load generator fell behind is left out, pair and all (its numbers
+    are not a measurement); only when fewer than MIN_SAMPLES clean rounds remain is every verdict
+    INCONCLUSIVE. One starved second then costs one round, not the whole comparison.
+    """
     measured = [r for r in rounds if not r.warmup]
     notes = ["interrupted: fewer rounds than planned were compared"] if interrupted else []
-    note = power_note("ab", "rounds", len(measured), len(measured), alpha)
+    reasons = {r.index: starved_reason([(f"round {r.index + 1} {label}", [result])
+                                        for label, result in (("A", r.a), ("B", r.b))]) for r in measured}
+    clean = [r for r in measured if reasons[r.index] is None]
+    starved = [reason for reason in reasons.values() if reason is not None]
+    if starved:
+        notes.append(f"{len(starved)} of {len(measured)} rounds left out, the load generator fell behind "
+                     f"(first: {starved[0]})")
+    used = clean if len(clean) >= MIN_SAMPLES else measured
+    note = power_note("ab", "rounds", len(used), len(used), alpha)
     if note:
         notes.append(note)
     metrics: list[MetricComparison] = []
     if measured:
         kind, name = measured[0].a.kind, measured[0].a.name
         wanted = metrics_of(kind)
-        metrics = compare_samples(name, kind, _side([r.a for r in measured], wanted),
-                                  _side([r.b for r in measured], wanted), is_paired=True,
+        metrics = compare_samples(name, kind, _side([r.a for r in used], wanted),
+                                  _side([r.b for r in used], wanted), is_paired=True,
                                   tolerances=tolerances or Tolerances(), alpha=alpha)
+        if used is not clean:
+            metrics = inconclusive(metrics, starved[0] if starved else None)
     details = {"rounds": [_round_details(r) for r in rounds]}
-    return Comparison(mode="ab", base_label=f"A {url_a}", head_label=f"B {url_b}", alpha=alpha,
+    return Comparison(mode="ab", base_label=f"A {redact_url(url_a)}", head_label=f"B {redact_url(url_b)}", alpha=alpha,
                       metrics=tuple(metrics), warnings=tuple(notes), details=details)

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from hftperf.errors import ConfigError
+from hftperf.metrics_catalog import CATALOG, COMPARABLE, LATENCY_METRICS, canonical_name
 from hftperf.units import parse_percent
 
 __all__ = [
@@ -37,24 +38,12 @@ class Metric:
     absolute: bool = False  # tolerance and change in absolute units (percentage points), not percent
 
 
-LATENCY_METRICS: tuple[str, ...] = ("p50", "p90", "p99", "p99_9", "max", "mean")
-
+# the comparable metrics of the one catalog (hftperf.metrics_catalog): which way is worse, unit, tolerance
 METRICS: dict[str, Metric] = {
-    **{name: Metric(name, True, "us") for name in LATENCY_METRICS},
-    "throughput_rps": Metric("throughput_rps", False, "rps"),
-    "error_rate": Metric("error_rate", True, "ratio", absolute=True),
-    "capacity_rps": Metric("capacity_rps", False, "rps"),
+    name: Metric(name, CATALOG[name].higher_is_worse, CATALOG[name].unit, CATALOG[name].absolute)
+    for name in COMPARABLE
 }
-
-# Default tolerances in percent (error_rate: percentage points). Tails are noisier than medians.
-_DEFAULT_TOLERANCE_PCT: dict[str, float] = {
-    "p50": 5.0, "mean": 5.0, "throughput_rps": 5.0, "capacity_rps": 5.0,
-    "p90": 10.0, "p99": 10.0,
-    "p99_9": 20.0, "max": 20.0,
-    "error_rate": 0.1,
-}
-
-_ALIASES = {"p99.9": "p99_9", "throughput": "throughput_rps", "capacity": "capacity_rps", "errors": "error_rate"}
+_DEFAULT_TOLERANCE_PCT: dict[str, float] = {name: float(CATALOG[name].tolerance_pct or 0.0) for name in COMPARABLE}
 
 
 @dataclass(frozen=True)
@@ -78,7 +67,7 @@ class Tolerances:
 
 def canonical_metric(name: str) -> str:
     """The metric's key (``p99.9`` -> ``p99_9``); ValueError naming the known ones."""
-    key = _ALIASES.get(name.strip(), name.strip())
+    key = canonical_name(name)
     if key not in METRICS:
         raise ValueError(f"unknown metric {name!r}; expected one of: {', '.join(METRICS)}")
     return key

@@ -7,6 +7,7 @@ from typing import Any
 
 from hftperf.compare.metrics import METRICS
 from hftperf.compare.stats import Estimate, Verdict
+from hftperf.redact import redact_text
 
 __all__ = ["COMPARISON_SCHEMA", "Comparison", "MetricComparison"]
 
@@ -28,6 +29,7 @@ class MetricComparison:
     p_adjusted: float | None  # Benjamini-Hochberg over the scenario's metrics
     tolerance: float  # percent (error_rate: percentage points)
     verdict: Verdict
+    reason: str = ""  # why the verdict is inconclusive
 
     @property
     def absolute(self) -> bool:
@@ -54,6 +56,7 @@ class MetricComparison:
             "n_base": e.n_base,
             "n_head": e.n_head,
             "verdict": str(self.verdict),
+            **({"reason": self.reason} if self.reason else {}),
         }
 
 
@@ -71,6 +74,13 @@ class Comparison:
     warnings: tuple[str, ...] = ()  # metadata mismatches, interrupted runs, missing logs
     details: dict[str, Any] = field(default_factory=dict)  # ab: rounds and per-round values
 
+    def __post_init__(self) -> None:
+        # Labels name targets (ab: their URLs) and warnings quote environment values; every output
+        # (table, markdown, JSON, the step summary) starts here, so redact once, here.
+        object.__setattr__(self, "base_label", redact_text(self.base_label))
+        object.__setattr__(self, "head_label", redact_text(self.head_label))
+        object.__setattr__(self, "warnings", tuple(redact_text(w) for w in self.warnings))
+
     def with_verdict(self, verdict: Verdict) -> list[MetricComparison]:
         """The metrics with this verdict, in scenario and metric order."""
         return [m for m in self.metrics if m.verdict is verdict]
@@ -79,6 +89,11 @@ class Comparison:
     def regressions(self) -> list[MetricComparison]:
         """Metrics that got significantly worse by more than their tolerance."""
         return self.with_verdict(Verdict.REGRESSION)
+
+    @property
+    def inconclusive(self) -> list[MetricComparison]:
+        """Metrics not judged because a side's load generator fell behind."""
+        return self.with_verdict(Verdict.INCONCLUSIVE)
 
     @property
     def improvements(self) -> list[MetricComparison]:

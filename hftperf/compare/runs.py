@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+from collections.abc import Sequence
 from pathlib import Path
 
 from hftperf.compare.metrics import METRICS, Tolerances
@@ -10,6 +12,7 @@ from hftperf.compare.samples import ScenarioSamples, choose_source, metrics_of, 
 from hftperf.compare.stats import (
     MIN_SAMPLES,
     Estimate,
+    Verdict,
     adjust_p_values,
     independent,
     paired,
@@ -19,9 +22,11 @@ from hftperf.compare.stats import (
 )
 from hftperf.environment import metadata_mismatches
 from hftperf.errors import DataError
+from hftperf.instrument import diagnose
 from hftperf.result import RESULT_FILE, RunResult, ScenarioResult, load_result
 
-__all__ = ["DEFAULT_ALPHA", "compare_runs", "compare_samples", "power_note", "results_dir_of"]
+__all__ = ["DEFAULT_ALPHA", "compare_runs", "compare_samples", "inconclusive", "power_note", "results_dir_of",
+           "starved_reason"]
 
 DEFAULT_ALPHA = 0.05
 
@@ -55,6 +60,24 @@ def compare_samples(scenario: str, kind: str, base: ScenarioSamples, head: Scena
                          verdict(METRICS[name], estimate, p_adj, tolerances.of(name), alpha))
         for (name, estimate), p_adj in zip(estimates, adjusted, strict=True)
     ]
+
+
+def starved_reason(sides: Sequence[tuple[str, Sequence[ScenarioResult]]]) -> str | None:
+    """Why a comparison of these samples cannot be a verdict: the first sample whose load generator fell behind."""
+    for side, results in sides:
+        for result in results:
+            diagnosis = diagnose(result)
+            if diagnosis is not None and diagnosis.inconclusive:
+                repeat = f" (repeat {result.repeat_index + 1})" if len(results) > 1 else ""
+                return f"{side}{repeat}: {diagnosis.sentence}"
+    return None
+
+
+def inconclusive(metrics: Sequence[MetricComparison], reason: str | None) -> list[MetricComparison]:
+    """The metrics unchanged, or every verdict INCONCLUSIVE with ``reason`` when there is one."""
+    if reason is None:
+        return list(metrics)
+    return [dataclasses.replace(m, verdict=Verdict.INCONCLUSIVE, reason=reason) for m in metrics]
 
 
 def power_note(scenario: str, source: str, n_base: int, n_head: int, alpha: float) -> str | None:
@@ -110,8 +133,9 @@ def compare_runs(base_path: Path, head_path: Path, *, tolerances: Tolerances | N
         source = choose_source(base_results, head_results)
         base_samples = scenario_samples(base_results, source, base_dir, window_s)
         head_samples = scenario_samples(head_results, source, head_dir, window_s)
-        metrics += compare_samples(name, base_results[0].kind, base_samples, head_samples, is_paired=False,
-                                   tolerances=tolerances, alpha=alpha)
+        tested = compare_samples(name, base_results[0].kind, base_samples, head_samples, is_paired=False,
+                                 tolerances=tolerances, alpha=alpha)
+        metrics += inconclusive(tested, starved_reason([("base", base_results), ("head", head_results)]))
         note = power_note(name, source, len(base_results), len(head_results), alpha)
         if note:
             notes.append(note)

@@ -21,14 +21,14 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from hftperf.compare.metrics import LATENCY_METRICS, latency_values
+from hftperf.compare.metrics import latency_values
 from hftperf.histogram import LatencyHistogram
 from hftperf.hlog import IntervalHistogram, read_hlog
 from hftperf.result import ScenarioResult, error_rate
+from hftperf.shapes import capacity_figures, shape_of
 
 __all__ = ["ScenarioSamples", "choose_source", "metrics_of", "run_values", "scenario_samples"]
 
-_LOAD_KINDS = frozenset({"closed-loop", "open-loop"})
 _QUANTILES = {"p50": 0.5, "p90": 0.9, "p99": 0.99, "p99_9": 0.999}
 
 
@@ -44,12 +44,8 @@ class ScenarioSamples:
 
 
 def metrics_of(kind: str) -> tuple[str, ...]:
-    """Which metrics make sense for a scenario kind (a capacity search's latency mixes its steps)."""
-    if kind == "capacity":
-        return ("capacity_rps", "error_rate")
-    if kind == "complexity":
-        return (*LATENCY_METRICS, "throughput_rps")
-    return (*LATENCY_METRICS, "throughput_rps", "error_rate")
+    """Which metrics make sense for a result shape (``hftperf.shapes``: a capacity search's latency mixes its steps)."""
+    return shape_of(kind).metrics
 
 
 def run_values(result: ScenarioResult) -> dict[str, float]:
@@ -57,9 +53,9 @@ def run_values(result: ScenarioResult) -> dict[str, float]:
     values = latency_values(result.latency_us)
     values["throughput_rps"] = result.throughput_rps
     values["error_rate"] = error_rate(result.failed, result.requests)
-    capacity = result.figures.get("capacity_rps")
-    if isinstance(capacity, int | float) and not isinstance(capacity, bool):
-        values["capacity_rps"] = float(capacity)
+    capacity = capacity_figures(result)
+    if capacity is not None and capacity.capacity_rps is not None:
+        values["capacity_rps"] = float(capacity.capacity_rps)
     return values
 
 
@@ -67,7 +63,7 @@ def choose_source(base: Sequence[ScenarioResult], head: Sequence[ScenarioResult]
     """The same kind of sample on both sides: repeats if both have them, else intervals, else single."""
     if len(base) >= 2 and len(head) >= 2:
         return "repeats"
-    if all(r.kind in _LOAD_KINDS and r.hlog for r in (*base, *head)):
+    if all(shape_of(r.kind).interval_samples and r.hlog for r in (*base, *head)):
         return "intervals"
     return "single"
 

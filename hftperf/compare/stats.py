@@ -54,6 +54,7 @@ class Verdict(enum.StrEnum):
     IMPROVEMENT = "improvement"
     UNCHANGED = "no significant change"
     INSUFFICIENT = "insufficient data"
+    INCONCLUSIVE = "inconclusive"  # a side's load generator fell behind: its samples do not measure the target
 
 
 @dataclass(frozen=True)

@@ -5,17 +5,23 @@ One entry point, :func:`run_load`; it imports neither typer, rich, docker, panda
 
 from __future__ import annotations
 
+import dataclasses
 import socket
 from collections.abc import Callable
 
 from hftperf.errors import TargetUnreachable
+from hftperf.loadgen.executors import Executor, LocalProcesses, open_executor
+from hftperf.loadgen.executors.base import LostWorker
 from hftperf.loadgen.plan import LoadPlan, default_workers, grpc_plan
 from hftperf.loadgen.request import GrpcRequestSpec, RequestCycle, RequestSpec
 from hftperf.loadgen.result import Aggregator, IntervalRecord, IntervalReport, LoadResult
+from hftperf.loadgen.schedule import Stage
+from hftperf.loadgen.stages import StageResult
 from hftperf.loadgen.transport import ErrorClass
 
 __all__ = [
     "ErrorClass",
+    "Executor",
     "GrpcRequestSpec",
     "IntervalRecord",
     "IntervalReport",
@@ -23,9 +29,12 @@ __all__ = [
     "LoadResult",
     "RequestCycle",
     "RequestSpec",
+    "Stage",
+    "StageResult",
     "check_reachable",
     "default_workers",
     "grpc_plan",
+    "open_executor",
     "run_load",
 ]
 
@@ -45,25 +54,49 @@ def check_reachable(host: str, port: int, timeout_s: float) -> None:
 
 
 def run_load(plan: LoadPlan, on_interval: Callable[[IntervalReport], None] | None = None,
-             preflight: bool = True) -> LoadResult:
-    """Run the plan (in this process for one worker, else in worker processes) and merge.
+             preflight: bool = True, executor: Executor | None = None,
+             finish_when: Callable[[tuple[StageResult, ...]], bool] | None = None) -> LoadResult:
+    """Run the plan on ``executor`` (default: this process for one worker, else local processes).
 
     ``on_interval`` receives each interval merged over all workers, in order, as it completes.
-    The run never outlives warm-up + duration + timeout + a short grace.
+    The run never outlives warm-up + duration + timeout + a short grace. A cluster executor
+    decides the number of workers (``result.plan.workers``) and checks reachability from them.
+    ``finish_when`` (stepped plans) sees the stages merged so far after each interval; once it says
+    True the schedule ends there, as if it had ended then (local executors; others run all stages).
     """
-    if preflight:
-        target = plan.request.target
-        host, port = plan.grpc.host_port if plan.grpc is not None else (target.host, target.port)
+    executor = executor or LocalProcesses()
+    local = isinstance(executor, LocalProcesses)
+    plan = executor.fit(plan)
+    if preflight and local:
+        host, port = plan.request.host_port
         check_reachable(host, port, min(plan.timeout_s, 5.0))
-    aggregator = Aggregator(plan, on_interval)
-    if plan.workers == 1:
-        from hftperf.loadgen.runner import run_worker
+    aggregator = Aggregator(plan, on_interval, finish_when)
+    parts = [plan.for_worker(k) for k in range(plan.workers)]
+    deadline_s = plan.warmup_s + plan.duration_s + plan.timeout_s + _STOP_GRACE_S
+    outcome = executor.run(parts, aggregator, deadline_s)
+    result = aggregator.result(outcome.summaries)
+    if local:
+        return result
+    # A lost worker's due share never reached the merge: it is counted not_sent (an error class, so
+    # requests = ok + failed + in flight still holds), with the reason "worker lost" in the figures.
+    lost_not_sent = sum(lost.not_sent for lost in outcome.lost)
+    errors = dict(result.errors)
+    if lost_not_sent:
+        errors["not_sent"] = errors.get("not_sent", 0) + lost_not_sent
+    return dataclasses.replace(result, executor=executor.name, load_workers=outcome.workers,
+                               lost_workers=tuple(lost.to_dict() for lost in outcome.lost), errors=errors,
+                               requests=result.requests + lost_not_sent,
+                               stages=_with_lost_shares(result.stages, outcome.lost))
 
-        summaries = [run_worker(plan.for_worker(0), aggregator.add)]
-    else:
-        from hftperf.loadgen.pool import run_pool
 
-        parts = [plan.for_worker(k) for k in range(plan.workers)]
-        deadline_s = plan.warmup_s + plan.duration_s + plan.timeout_s + _STOP_GRACE_S
-        summaries = run_pool(parts, aggregator, deadline_s)
-    return aggregator.result(summaries)
+def _with_lost_shares(stages: tuple[StageResult, ...], lost: tuple[LostWorker, ...]) -> tuple[StageResult, ...]:
+    """Each stage with the lost workers' due share of it counted not_sent (a stage's accounting holds)."""
+    if not stages or not lost:
+        return stages
+    key = ErrorClass.NOT_SENT.key
+    adjusted = []
+    for stage in stages:
+        missing = sum(w.not_sent_by_stage[stage.index] for w in lost if len(w.not_sent_by_stage) > stage.index)
+        errors = {**stage.errors, key: stage.errors.get(key, 0) + missing} if missing else stage.errors
+        adjusted.append(dataclasses.replace(stage, errors=errors))
+    return tuple(adjusted)

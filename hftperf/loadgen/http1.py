@@ -21,7 +21,8 @@ from collections.abc import Callable
 
 import httptools
 
-from hftperf.loadgen.request import HttpTarget, RequestSource
+from hftperf.loadgen.plan import WorkerPlan
+from hftperf.loadgen.request import HttpTarget, RequestSource, RequestSpec, request_builder
 from hftperf.loadgen.transport import (
     OK,
     CompletionCallback,
@@ -30,7 +31,7 @@ from hftperf.loadgen.transport import (
     error_class_for_status,
 )
 
-__all__ = ["MAX_HEAD_BYTES", "Http1Transport"]
+__all__ = ["MAX_HEAD_BYTES", "Http1Transport", "for_worker"]
 
 _perf_ns = time.perf_counter_ns
 MAX_HEAD_BYTES = 64 * 1024  # a longer status line + headers is hostile: fail it (llhttp has no limit)
@@ -215,6 +216,19 @@ class Http1Transport:
         await self._loop.create_connection(lambda: connection, self.target.host, self.target.port)
         return connection
 
+    def tagger(self) -> Callable[[int], str] | None:
+        """slot -> the operation of its current request, when the request source tags them (flows)."""
+        tag = getattr(self._source, "tag", None)
+        if tag is None:
+            return None
+        slot_request = self._slot_request
+        return lambda slot: tag(slot_request[slot])
+
+    def take_counts(self) -> dict[str, int]:
+        """The request source's counters since the last call (empty for sources that keep none)."""
+        take = getattr(self._source, "take_counts", None)
+        return take() if take is not None else {}
+
     def observe(self, slot: int, status: int, captured: bytes | None, body: bytearray) -> None:
         """A complete response on an observing connection: hand header and body on."""
         if captured is not None and 200 <= status < 400:
@@ -278,3 +292,12 @@ def _unset_callback(slot: int, outcome: int, done_ns: int) -> None:
     raise RuntimeError("Http1Transport.open() was not called")
 
 
+def for_worker(part: WorkerPlan) -> Http1Transport:
+    """The HTTP/1.1 transport of a worker's share (the registry's factory)."""
+    plan = part.plan
+    spec = plan.request
+    assert isinstance(spec, RequestSpec)
+    request = request_builder(spec, part.worker_index, plan.workers)
+    capture = "server-timing" if spec.capture_server_timing else None
+    return Http1Transport(spec.target, part.connections, request, capture_header=capture,
+                          connect_timeout_s=plan.timeout_s)

@@ -7,16 +7,25 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from hftperf.histogram import HIGHEST_US_DEFAULT
-from hftperf.loadgen.request import GrpcRequestSpec, RequestSpec
+from hftperf.loadgen.grpc_spec import GrpcRequestSpec
+from hftperf.loadgen.request import RequestSpec
+from hftperf.loadgen.schedule import ClosedLoop, ConstantRate, Schedule, Stage, Steps
 
-__all__ = ["LoadPlan", "WorkerPlan", "default_workers", "grpc_plan", "split_connections"]
+__all__ = ["LoadPlan", "RequestSpecs", "WorkerPlan", "default_workers", "grpc_plan", "split_connections"]
+
+# What a plan can send: one spec type per protocol; transports.py maps each type to its transport.
+RequestSpecs = RequestSpec | GrpcRequestSpec
 
 
 @dataclass(frozen=True)
 class LoadPlan:
-    """A load run: what to send, how many connections, closed loop or open loop at a rate."""
+    """A load run: what to send, how many connections, closed loop, open loop at a rate, or stages.
 
-    request: RequestSpec
+    With ``stages`` the measured time is the stages' total (``duration_s`` is set to it) and
+    ``rate_per_s`` must be None; the warm-up runs at the first stage's rate.
+    """
+
+    request: RequestSpecs  # its type chooses the transport (transports.TRANSPORTS)
     connections: int = 16
     duration_s: float = 10.0  # measured period, after the warm-up
     rate_per_s: float | None = None  # None: closed loop; otherwise open loop at this total rate
@@ -26,9 +35,14 @@ class LoadPlan:
     interval_s: float = 1.0  # length of one interval histogram
     highest_us: int = HIGHEST_US_DEFAULT
     keep_intervals: bool = True  # keep every interval in the result (False: memory flat for any length)
-    grpc: GrpcRequestSpec | None = None  # set: unary gRPC calls (``request`` then describes them, see grpc_plan)
+    stages: tuple[Stage, ...] = ()  # open loop in stages (constant or ramped rates) after the warm-up
 
     def __post_init__(self) -> None:
+        if self.stages:
+            if self.rate_per_s is not None:
+                raise ValueError("stages and rate exclude each other")
+            object.__setattr__(self, "stages", tuple(self.stages))
+            object.__setattr__(self, "duration_s", Steps(self.stages).duration_s)
         checks = [
             (self.connections >= 1, "connections must be at least 1"),
             (self.duration_s > 0, "duration must be positive"),
@@ -42,14 +56,43 @@ class LoadPlan:
         for ok, message in checks:
             if not ok:
                 raise ValueError(message)
-        target = self.request.target  # raises ValueError for a bad URL
-        if self.grpc is not None and (target.host, target.port) != self.grpc.host_port:
-            raise ValueError("request must describe the gRPC target (build the plan with grpc_plan)")
+        self.request.host_port  # noqa: B018 - raises ValueError for a bad URL or HOST:PORT
+
+    @property
+    def grpc(self) -> GrpcRequestSpec | None:
+        """The gRPC spec when the plan sends gRPC calls (for callers that describe the request)."""
+        return self.request if isinstance(self.request, GrpcRequestSpec) else None
 
     @property
     def open_loop(self) -> bool:
-        """True when the plan paces requests at a fixed rate."""
-        return self.rate_per_s is not None
+        """True when the plan paces requests (at a fixed rate or in stages)."""
+        return self.rate_per_s is not None or bool(self.stages)
+
+    @property
+    def offered_rate_per_s(self) -> float | None:
+        """The rate asked for: the fixed rate, or the stages' mean over the measured time (None: closed loop)."""
+        return Steps(self.stages).mean_rate_per_s if self.stages else self.rate_per_s
+
+    @property
+    def schedule(self) -> Schedule:
+        """The whole run's schedule from the start of warm-up (one worker's: ``schedule_for``)."""
+        if self.stages:
+            if self.warmup_s <= 0:
+                return Steps(self.stages)
+            first = self.stages[0]
+            # The warm-up runs at the first stage's rate; a first ramp still starts where it would without it.
+            start = Steps(self.stages[:1]).start_rate_per_s(0)
+            measured = (replace(first, from_rate_per_s=start), *self.stages[1:]) if first.ramp else self.stages
+            return Steps((Stage(first.rate_per_s, self.warmup_s), *measured))
+        return ConstantRate(self.rate_per_s) if self.rate_per_s is not None else ClosedLoop()
+
+    def schedule_for(self, worker_index: int) -> Schedule:
+        """Worker ``worker_index``'s interleaved share of the schedule."""
+        return self.schedule.for_worker(worker_index, self.workers)
+
+    def stage_bounds_ns(self) -> tuple[int, ...]:
+        """Stage starts and the end, in ns from the end of warm-up (empty without stages)."""
+        return Steps(self.stages).stage_bounds_ns() if self.stages else ()
 
     def for_worker(self, worker_index: int, start_ns: int | None = None) -> WorkerPlan:
         """The share of this plan that worker ``worker_index`` runs."""
@@ -62,8 +105,8 @@ class LoadPlan:
 
 
 def grpc_plan(spec: GrpcRequestSpec, **options: Any) -> LoadPlan:
-    """A load plan of unary gRPC calls; ``options`` are the other LoadPlan fields (connections = slots)."""
-    return LoadPlan(spec.as_request_spec(), grpc=spec, **options)
+    """A load plan of gRPC calls; ``options`` are the other LoadPlan fields (connections = slots)."""
+    return LoadPlan(spec, **options)
 
 
 @dataclass(frozen=True)

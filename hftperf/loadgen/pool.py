@@ -18,7 +18,7 @@ from typing import Any
 from hftperf.errors import InfrastructureError
 from hftperf.loadgen.plan import WorkerPlan
 from hftperf.loadgen.result import Aggregator
-from hftperf.loadgen.worker import WorkerSummary
+from hftperf.loadgen.worker_summary import WorkerSummary
 
 __all__ = ["run_pool"]
 
@@ -48,6 +48,8 @@ def _child_main(part: WorkerPlan, conn: multiprocessing.connection.Connection) -
             if message[0] == "stop":
                 loop.remove_reader(conn.fileno())
                 worker.request_stop()
+            elif message[0] == "finish":  # the parent saw enough: end the schedule now
+                worker.finish_early()
 
         loop.add_reader(conn.fileno(), on_message)
 
@@ -95,7 +97,7 @@ def _coordinate(pipes: list[multiprocessing.connection.Connection], processes: l
     live = list(pipes)
     give_up_at = time.monotonic() + _READY_TIMEOUT_S
     started = False
-    stop_sent = False
+    stop_sent = finish_sent = False
     interrupted: list[int] = []
     in_main_thread = threading.current_thread() is threading.main_thread()
     stop_signals = (signal.SIGINT, signal.SIGTERM)
@@ -108,6 +110,10 @@ def _coordinate(pipes: list[multiprocessing.connection.Connection], processes: l
                 for pipe in live:
                     _send_quietly(pipe, ("stop",))
                 stop_sent = True
+            if aggregator.finish_requested and not finish_sent and started:
+                for pipe in live:
+                    _send_quietly(pipe, ("finish",))
+                finish_sent = True
             if time.monotonic() > give_up_at:
                 raise InfrastructureError("load generator workers did not finish in time; stopped them")
             for ready_pipe in multiprocessing.connection.wait(live, timeout=0.2):

@@ -1,4 +1,4 @@
-"""What to send: HTTP/1.1 and gRPC request specs, URL parsing and per-request body templates.
+"""What to send: the HTTP/1.1 request spec (gRPC: grpc_spec.py), URL parsing and per-request body templates.
 
 A body template expands placeholders per request, so order submission can be driven with
 unique or random fields without any per-request Python objects beyond the bytes sent:
@@ -15,14 +15,18 @@ import random
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Protocol, runtime_checkable
-from urllib.parse import urlsplit
+from typing import Protocol, runtime_checkable
+
+from hftperf.addresses import HttpTarget, parse_grpc_target, parse_http_url
+from hftperf.loadgen.grpc_spec import GrpcRequestSpec, GrpcTls, RequestCycle, grpc_request_builder  # re-exported
 
 __all__ = [
     "GrpcRequestSpec",
+    "GrpcTls",
     "HttpTarget",
     "RequestCycle",
     "RequestSpec",
+    "check_template",
     "grpc_request_builder",
     "parse_grpc_target",
     "parse_http_url",
@@ -54,16 +58,6 @@ class RequestSourceFactory(Protocol):
 
 
 @dataclass(frozen=True)
-class HttpTarget:
-    """Where requests go: host and port to connect to, and the request target path."""
-
-    host: str
-    port: int
-    path: str
-    host_header: str
-
-
-@dataclass(frozen=True)
 class RequestSpec:
     """One HTTP request definition: method, URL, headers, body (optionally a template)."""
 
@@ -76,31 +70,24 @@ class RequestSpec:
     capture_server_timing: bool = False  # record the response's Server-Timing parts
     source: RequestSourceFactory | None = None  # builds requests itself (method/body here unused)
 
+    def __post_init__(self) -> None:
+        if self.template and self.source is None:
+            check_template(self.body.decode("utf-8", "replace"))
+
     @property
     def target(self) -> HttpTarget:
         """The parsed URL (raises ValueError when it is not a plain http:// URL)."""
         return parse_http_url(self.url)
 
+    @property
+    def host_port(self) -> tuple[str, int]:
+        """The host and port the requests go to."""
+        target = self.target
+        return target.host, target.port
 
-def parse_http_url(url: str) -> HttpTarget:
-    """Parse ``http://host[:port]/path?query``; raise ValueError with the expectation otherwise."""
-    parts = urlsplit(url)
-    if parts.scheme != "http":
-        raise ValueError(f"expected an http:// URL (https is not supported), got {url!r}")
-    if not parts.hostname:
-        raise ValueError(f"expected a host in the URL, got {url!r}")
-    try:
-        port = parts.port or 80
-    except ValueError as exc:
-        raise ValueError(f"invalid port in URL {url!r}") from exc
-    path = parts.path or "/"
-    if parts.query:
-        path = f"{path}?{parts.query}"
-    host = parts.hostname
-    host_header = f"[{host}]" if ":" in host else host
-    if parts.port:
-        host_header = f"{host_header}:{port}"
-    return HttpTarget(host=host, port=port, path=path, host_header=host_header)
+    def describe(self) -> str:
+        """One line for titles and logs: method and URL."""
+        return f"{self.method.upper()} {self.url}"
 
 
 def render_head(spec: RequestSpec, body_length: int | None) -> bytes:
@@ -152,6 +139,11 @@ def _compile_template(body: str, rng: random.Random) -> list[str | Callable[[int
     return [piece for piece in pieces if piece != ""]
 
 
+def check_template(body: str) -> None:
+    """ValueError when a body template's placeholders are malformed (e.g. ``${rand:5:1}``)."""
+    _compile_template(body, random.Random(0))
+
+
 def request_builder(spec: RequestSpec, worker_index: int = 0,
                     workers: int = 1) -> bytes | Callable[[int], bytes] | RequestSource:
     """Return the request bytes (static), a function of the worker-local request index, or a source."""
@@ -167,81 +159,5 @@ def request_builder(spec: RequestSpec, worker_index: int = 0,
         sequence = index * workers + worker_index
         body = "".join(p if isinstance(p, str) else p(sequence) for p in pieces).encode("utf-8")
         return b"%sContent-Length: %d\r\n\r\n%s" % (head, len(body), body)
-
-    return build
-
-
-# -- gRPC -------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class GrpcRequestSpec:
-    """One gRPC unary call definition: target, method path, pre-serialized request, channel set-up.
-
-    ``request`` is either the request message's bytes or a picklable callable taking the
-    request's global sequence number (0, 1, 2, ... across all workers) and returning them;
-    the load generator never sees the proto, only bytes.
-    """
-
-    target: str  # "host:port" (IPv6 as "[::1]:50051")
-    method: str  # full method path, e.g. "/hftperf.matching.v1.MatchingEngine/SubmitOrder"
-    request: bytes | Callable[[int], bytes] = b""
-    channel_options: tuple[tuple[str, Any], ...] = ()  # grpc.aio.insecure_channel(options=...)
-    channels: int = 1  # slots are spread over this many channels (one HTTP/2 connection each)
-
-    def __post_init__(self) -> None:
-        parse_grpc_target(self.target)
-        if not (self.method.startswith("/") and self.method.count("/") == 2 and "" not in self.method[1:].split("/")):
-            raise ValueError(f"expected a gRPC method path such as '/package.Service/Method', got {self.method!r}")
-        if self.channels < 1:
-            raise ValueError("channels must be at least 1")
-
-    @property
-    def host_port(self) -> tuple[str, int]:
-        """The target's host and port."""
-        return parse_grpc_target(self.target)
-
-    def as_request_spec(self) -> RequestSpec:
-        """The same call described as HTTP (gRPC is an HTTP/2 POST to the method path)."""
-        host, port = self.host_port
-        host_part = f"[{host}]" if ":" in host else host
-        return RequestSpec(url=f"http://{host_part}:{port}{self.method}", method="POST")
-
-
-def parse_grpc_target(target: str) -> tuple[str, int]:
-    """Parse ``host:port`` (``[v6]:port``); raise ValueError with the expectation otherwise."""
-    host, sep, port_text = target.rpartition(":")
-    if host.startswith("[") and host.endswith("]"):
-        host = host[1:-1]
-    if not sep or not host or "/" in target or not port_text.isdigit() or not 0 < int(port_text) < 65536:
-        raise ValueError(f"expected a gRPC target HOST:PORT such as '127.0.0.1:50051', got {target!r}")
-    return host, int(port_text)
-
-
-@dataclass(frozen=True)
-class RequestCycle:
-    """A picklable request factory cycling through pre-built request bodies (seeded, repeatable)."""
-
-    requests: tuple[bytes, ...]
-
-    def __post_init__(self) -> None:
-        if not self.requests:
-            raise ValueError("a request cycle needs at least one request")
-
-    def __call__(self, sequence: int) -> bytes:
-        """The body of the request with global sequence number ``sequence``."""
-        requests = self.requests
-        return requests[sequence % len(requests)]
-
-
-def grpc_request_builder(spec: GrpcRequestSpec, worker_index: int = 0,
-                         workers: int = 1) -> bytes | Callable[[int], bytes]:
-    """Return the request bytes (static) or a function of the worker-local request index."""
-    if isinstance(spec.request, bytes) or workers == 1:
-        return spec.request
-    factory: Callable[[int], bytes] = spec.request
-
-    def build(index: int) -> bytes:
-        return factory(index * workers + worker_index)
 
     return build

@@ -9,28 +9,12 @@ import signal
 import threading
 from collections.abc import Callable, Iterator
 
-from hftperf.loadgen.http1 import Http1Transport
 from hftperf.loadgen.plan import WorkerPlan
-from hftperf.loadgen.request import grpc_request_builder, request_builder
-from hftperf.loadgen.transport import Transport
-from hftperf.loadgen.worker import IntervalSink, Worker, WorkerSummary
+from hftperf.loadgen.transports import make_transport
+from hftperf.loadgen.worker import Worker
+from hftperf.loadgen.worker_summary import IntervalSink, WorkerSummary
 
 __all__ = ["make_transport", "new_event_loop", "run_worker"]
-
-
-def make_transport(part: WorkerPlan) -> Transport:
-    """The transport for a worker's share of the plan."""
-    plan = part.plan
-    if plan.grpc is not None:
-        from hftperf.loadgen.grpc import GrpcTransport  # grpcio loads only for gRPC plans
-
-        call = grpc_request_builder(plan.grpc, part.worker_index, plan.workers)
-        return GrpcTransport(plan.grpc, part.connections, call, plan.timeout_s)
-    request = request_builder(plan.request, part.worker_index, plan.workers)
-    capture = "server-timing" if plan.request.capture_server_timing else None
-    return Http1Transport(
-        plan.request.target, part.connections, request, capture_header=capture, connect_timeout_s=plan.timeout_s
-    )
 
 
 def new_event_loop() -> asyncio.AbstractEventLoop:

@@ -17,6 +17,7 @@ from collections.abc import Callable
 from typing import Protocol
 
 __all__ = [
+    "GRPC_STATUS_BASE",
     "OK",
     "CompletionCallback",
     "ErrorClass",
@@ -39,13 +40,33 @@ class ErrorClass(enum.IntEnum):
     HTTP_4XX = 6
     HTTP_5XX = 7
     HTTP_OTHER = 8  # 1xx or another unexpected status line
-    GRPC_STATUS = 9  # a gRPC call ended with a non-OK status
+    GRPC_STATUS = 9  # a gRPC call ended with a status code outside 0-16
+    NOT_SENT = 10  # open loop: due in the measured period, no connection came free before the cut-off
+    # gRPC status codes, one class each: value = GRPC_STATUS_BASE + grpc.StatusCode number (1-16)
+    GRPC_CANCELLED = 11
+    GRPC_UNKNOWN = 12
+    GRPC_INVALID_ARGUMENT = 13
+    GRPC_DEADLINE_EXCEEDED = 14
+    GRPC_NOT_FOUND = 15
+    GRPC_ALREADY_EXISTS = 16
+    GRPC_PERMISSION_DENIED = 17
+    GRPC_RESOURCE_EXHAUSTED = 18
+    GRPC_FAILED_PRECONDITION = 19
+    GRPC_ABORTED = 20
+    GRPC_OUT_OF_RANGE = 21
+    GRPC_UNIMPLEMENTED = 22
+    GRPC_INTERNAL = 23
+    GRPC_UNAVAILABLE = 24
+    GRPC_DATA_LOSS = 25
+    GRPC_UNAUTHENTICATED = 26
 
     @property
     def key(self) -> str:
         """The stable lower-case name used in JSON output."""
         return self.name.lower()
 
+
+GRPC_STATUS_BASE = 10  # ErrorClass(GRPC_STATUS_BASE + code) is the class of gRPC status ``code``
 
 # (slot, outcome: OK or ErrorClass value, done_ns from time.perf_counter_ns())
 CompletionCallback = Callable[[int, int, int], None]

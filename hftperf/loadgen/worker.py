@@ -5,22 +5,36 @@ Open loop: request i is due at ``start + schedule.due_ns(i)``; it goes out on an
 that moment (or as soon as one frees up), and its latency counts from the *intended* time.
 Pacing reads ``time.perf_counter_ns()``: the event loop's timers (millisecond-grained in
 uvloop) only wake the pacer shortly before a request is due, and it spins the last stretch.
+
+The send delay of each request is split at the moment a connection became free for it:
+before that it waited for a connection (the target's saturation), after it the pacer was late
+(the instrument's error). At the end of the measured period scheduling stops but the backlog
+(requests due in the period that found no free connection) is still sent as connections free
+up, for at most the request timeout. What is unsent or unanswered then is censored or counted
+by :mod:`hftperf.loadgen.worker_summary`, which also holds the ``WorkerSummary`` a run returns.
 """
 
 from __future__ import annotations
 
 import asyncio
+import os
 import time
 from array import array
 from collections.abc import Callable
-from dataclasses import dataclass
 
 from hftperf.loadgen.plan import WorkerPlan
-from hftperf.loadgen.recorder import IntervalSample, Recorder
-from hftperf.loadgen.schedule import ConstantRate
+from hftperf.loadgen.recorder import Recorder
+from hftperf.loadgen.schedule import stage_at_ns
 from hftperf.loadgen.server_timing import parse_server_timing
 from hftperf.loadgen.timer import PreciseTimer, precise_timer_available
 from hftperf.loadgen.transport import OK, ErrorClass, Transport
+from hftperf.loadgen.worker_summary import (
+    IntervalSink,
+    WorkerSummary,
+    record_in_flight,
+    record_not_sent,
+    summarize,
+)
 
 __all__ = ["IntervalSink", "Worker", "WorkerSummary"]
 
@@ -29,20 +43,7 @@ _SPIN_WINDOW_NS = 1_500_000  # wake this early and spin: uvloop timers fire up t
 _SPIN_WINDOW_TIMERFD_NS = 60_000  # timerfd wake-ups come ~50 µs late: 60 µs halves the CPU of 150 µs
 # at 5,000 req/s (42% vs 86% of a core) for a schedule-lag p99 of ~30 µs instead of ~2 µs.
 _CONNECT_BACKOFF_S = 0.01  # closed loop: pause a slot after a failed connect, no hot spin
-_CONNECT_ERRORS = (ErrorClass.CONNECT_REFUSED, ErrorClass.CONNECT_ERROR)
-
-IntervalSink = Callable[[IntervalSample], None]
-
-
-@dataclass(frozen=True)
-class WorkerSummary:
-    """End-of-run counts that are not per-interval: what was left over at the end."""
-
-    in_flight: int  # measured requests sent but unanswered when the run stopped
-    not_sent: int  # open loop: requests due before the end that found no idle connection
-    warmup_requests: int  # requests sent during warm-up (not recorded)
-    measured_s: float  # length of the measured period actually run
-    interrupted: bool
+_CONNECT_ERRORS = (ErrorClass.CONNECT_REFUSED, ErrorClass.CONNECT_ERROR, ErrorClass.GRPC_UNAVAILABLE)
 
 
 class Worker:
@@ -53,16 +54,19 @@ class Worker:
         self.part = part
         self.transport = transport
         self.sink = sink
-        self.recorder = Recorder(plan.open_loop, plan.highest_us)
-        self.schedule = (
-            ConstantRate(plan.rate_per_s, part.worker_index, plan.workers) if plan.rate_per_s else None
-        )
+        self.schedule = plan.schedule_for(part.worker_index)
+        self.open_loop = self.schedule.open_loop
+        self.recorder = Recorder(self.open_loop, plan.highest_us, stages=len(plan.stages))
+        self.stage_bounds_ns = plan.stage_bounds_ns()  # from the end of warm-up; empty: not stepped
         slots = transport.slots
+        self.stage_of = [0] * slots  # stepped: the stage of the slot's request (by intended time)
         self.busy = [False] * slots
         self.measured = [False] * slots
         self.intended_ns = [0] * slots
         self.sent_ns = [0] * slots
         self.idle: list[int] = []
+        self.free_since_ns = 0  # open loop: since when some slot has been idle without a break
+        self.backlog_until_ns = 0  # open loop: set at the end while due requests are still unsent
         self.next_index = 0
         self.next_due_ns = 0
         self.warmup_requests = 0
@@ -79,6 +83,9 @@ class Worker:
         self._spin_window_ns = _SPIN_WINDOW_NS
         self._done: asyncio.Future[None] | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
+        self._cpu_mark_ns = 0
+        self._tag_of: Callable[[int], str] | None = None  # slot -> operation of its request (tagging sources)
+        self._take_counts: Callable[[], dict[str, int]] | None = None
 
     # run ----------------------------------------------------------------------------------
     async def prepare(self) -> None:
@@ -86,6 +93,10 @@ class Worker:
         self._loop = asyncio.get_running_loop()
         if self.part.plan.request.capture_server_timing and hasattr(self.transport, "on_captured"):
             self.transport.on_captured = self._on_server_timing  # type: ignore[attr-defined]
+        tagger = getattr(self.transport, "tagger", None)
+        self._tag_of = tagger() if tagger is not None else None
+        self._take_counts = getattr(self.transport, "take_counts", None)
+        getattr(self.transport, "bind_worker", _no_binding)(self)  # streams record per-message histograms
         await self.transport.open(self.on_complete)
 
     async def run(self) -> WorkerSummary:
@@ -99,11 +110,14 @@ class Worker:
         self.measure_from_ns = start_ns + int(plan.warmup_s * 1e9)
         self.stop_at_ns = self.measure_from_ns + int(plan.duration_s * 1e9)
         self._cut_start_ns = self.measure_from_ns
+        self.free_since_ns = start_ns
         self._done = loop.create_future()
         self.sending = True
-        timers = [loop.call_later(max(0.0, (self.stop_at_ns - _perf_ns()) / 1e9), self._on_stop_timer)]
+        timers = [loop.call_later(max(0.0, (self.stop_at_ns - _perf_ns()) / 1e9), self._on_stop_timer),
+                  loop.call_later(max(0.0, (self.measure_from_ns - _perf_ns()) / 1e9), self._end_warmup)]
         housekeeping = loop.create_task(self._housekeeping())
-        if self.schedule is None:
+        self._mark_cpu()
+        if not self.open_loop:
             for slot in range(self.transport.slots):
                 self._dispatch(slot, _perf_ns())
         else:
@@ -131,6 +145,15 @@ class Worker:
             self.drain_deadline_ns = min(self.drain_deadline_ns, _perf_ns() + int(0.5e9))
         self._stop_sending()
 
+    def finish_early(self) -> None:
+        """End the schedule now, as if it ended here: the backlog and the last answers as at a normal end."""
+        if not self.sending or self.interrupted:
+            return
+        now = _perf_ns()
+        if self.measure_from_ns <= now < self.stop_at_ns:
+            self.stop_at_ns = now
+            self._on_stop_timer()
+
     # hot path -----------------------------------------------------------------------------
     def _dispatch(self, slot: int, intended_ns: int) -> None:
         now = _perf_ns()
@@ -141,8 +164,19 @@ class Worker:
             self.measured[slot] = True
             recorder = self.recorder
             recorder.sent += 1
-            if self.schedule is not None:
-                recorder.lag_ns.append(now - intended_ns)
+            if self.open_loop:
+                free_ns = self.free_since_ns
+                waited = free_ns > intended_ns
+                if waited:  # due while every slot was busy: the target's wait, then ours
+                    recorder.wait_ns.append(free_ns - intended_ns)
+                    recorder.lag_ns.append(now - free_ns)
+                else:  # no wait: the recorder adds the zeros per interval (lag entries - wait entries)
+                    recorder.lag_ns.append(now - intended_ns)
+                if self.stage_bounds_ns:
+                    stage = self.stage_of[slot] = stage_at_ns(self.stage_bounds_ns, intended_ns - self.measure_from_ns)
+                    tally = recorder.stages[stage]
+                    tally.sent += 1
+                    tally.connection_waits += waited
         else:
             self.measured[slot] = False
             self.warmup_requests += 1
@@ -158,23 +192,43 @@ class Worker:
         busy[slot] = False
         if self.measured[slot]:
             recorder = self.recorder
+            if self.stage_bounds_ns:
+                self._tally_outcome(slot, outcome, done_ns)
             if outcome == OK:
                 recorder.ok += 1
                 recorder.latency_ns.append(done_ns - self.intended_ns[slot])
+                if self._tag_of is not None:  # a flow's operation: its latency in a histogram of its own
+                    tag = self._tag_of(slot)
+                    buffer = recorder.operations_ns.get(tag)
+                    if buffer is None:
+                        buffer = recorder.operations_ns[tag] = array("q")
+                    buffer.append(done_ns - self.intended_ns[slot])
             else:
                 recorder.errors[outcome] += 1
         if not self.sending:
             self._maybe_done()
-        elif self.schedule is None:
+        elif not self.open_loop:
             if outcome == OK or outcome not in _CONNECT_ERRORS:
                 self._dispatch(slot, _perf_ns())
             else:
                 assert self._loop is not None
                 self._loop.call_later(_CONNECT_BACKOFF_S, self._redispatch, slot)
         else:
-            self.idle.append(slot)
+            idle = self.idle
+            if not idle:  # the first free slot after all were busy: waiting requests can go now
+                self.free_since_ns = done_ns
+            idle.append(slot)
             if not self._wake_pending or self.next_due_ns <= done_ns:
                 self._pump()
+
+    def _tally_outcome(self, slot: int, outcome: int, done_ns: int) -> None:
+        """Stepped schedules: count the outcome in the stage of the request's intended time."""
+        tally = self.recorder.stages[self.stage_of[slot]]
+        if outcome == OK:
+            tally.ok += 1
+            tally.latency_ns.append(done_ns - self.intended_ns[slot])
+        else:
+            tally.errors[outcome] += 1
 
     def _on_server_timing(self, slot: int, value: bytes) -> None:
         """Record the Server-Timing parts of a successful measured response."""
@@ -197,7 +251,6 @@ class Worker:
     def _pump(self) -> None:
         """Send every request that is due while idle slots last, then arrange the next wake-up."""
         schedule = self.schedule
-        assert schedule is not None
         idle = self.idle
         now = _perf_ns()
         while self.sending and idle and self.next_due_ns <= now:
@@ -240,16 +293,37 @@ class Worker:
         if remaining_ns > 0:
             self._loop.call_later(remaining_ns / 1e9, self._on_stop_timer)
             return
-        if self.schedule is not None and self.sending:
+        if self.open_loop and self.sending:
             self._pump()  # send what fell due just before the end
+            if self.sending and self.next_due_ns < self.stop_at_ns and not self.interrupted:
+                # Requests due in the period still wait for a connection: keep sending them as
+                # connections free up (_pump stops at the first one due after the end).
+                self.backlog_until_ns = self.stop_at_ns + self.timeout_ns
+                return
         self._stop_sending()
+
+    def _end_warmup(self) -> None:
+        """The measured period starts: CPU from now, and the source's warm-up counters dropped."""
+        self._mark_cpu()
+        if self._take_counts is not None:
+            self._take_counts()
+
+    def _mark_cpu(self) -> None:
+        """Start counting the process's CPU for the next interval (again at the end of warm-up)."""
+        self._cpu_mark_ns = time.process_time_ns()
 
     def _stop_sending(self) -> None:
         if self.sending:
             self.sending = False
             # Answers may arrive until every request has timed out; an interrupt waits less.
-            grace_ns = int(0.5e9) if self.interrupted else self.timeout_ns + int(1e9)
-            self.drain_deadline_ns = _perf_ns() + grace_ns
+            # Open loop: the backlog and its answers share one timeout after the end.
+            now = _perf_ns()
+            if self.interrupted:
+                self.drain_deadline_ns = now + int(0.5e9)
+            elif self.open_loop:  # already past when the backlog's time ran out: cut off now
+                self.drain_deadline_ns = self.stop_at_ns + self.timeout_ns
+            else:
+                self.drain_deadline_ns = now + self.timeout_ns + int(1e9)
             self._cancel_wake()
         self._maybe_done()
 
@@ -278,6 +352,8 @@ class Worker:
             while now >= next_cut_ns and next_cut_ns < self.stop_at_ns:
                 self._cut(next_cut_ns)
                 next_cut_ns += interval_ns
+            if self.sending and self.backlog_until_ns and now >= self.backlog_until_ns:
+                self._stop_sending()  # the backlog's time is up: what is left is censored in _finish
             if not self.sending and now >= self.drain_deadline_ns and not self._done_set():
                 self._done.set_result(None)  # type: ignore[union-attr]
 
@@ -286,33 +362,36 @@ class Worker:
         start_ns = self._cut_start_ns
         if end_ns <= start_ns:
             return
+        cpu_ns = time.process_time_ns()
         sample = self.recorder.rotate(
             self._interval_index,
             (start_ns - self.measure_from_ns) / 1e9,
             (end_ns - start_ns) / 1e9,
+            cpu_s=(cpu_ns - self._cpu_mark_ns) / 1e9,
+            load_1m=_load_1m(),
+            counts=self._take_counts() if self._take_counts is not None else None,
         )
+        self._cpu_mark_ns = cpu_ns
         self._interval_index += 1
         self._cut_start_ns = end_ns
         self.sink(sample)
 
     def _finish(self) -> WorkerSummary:
         end_ns = _perf_ns()
-        in_flight = 0
-        for slot, busy in enumerate(self.busy):
-            if busy:
-                self.transport.reset(slot)
-                in_flight += self.measured[slot]
-                self.busy[slot] = False
+        censor = self.open_loop and not self.interrupted
+        in_flight = record_in_flight(self, end_ns, censor)
+        not_sent = record_not_sent(self, end_ns, censor) if self.open_loop else 0
         self._cut(end_ns)
-        measured_end_ns = min(end_ns, self.stop_at_ns)
-        not_sent = 0
-        if self.schedule is not None:
-            due = self.schedule.count_due(min(end_ns, self.stop_at_ns) - self.t0_ns - 1)
-            not_sent = max(0, due - self.next_index)
-        return WorkerSummary(
-            in_flight=in_flight,
-            not_sent=not_sent,
-            warmup_requests=self.warmup_requests,
-            measured_s=max(0.0, (measured_end_ns - self.measure_from_ns) / 1e9),
-            interrupted=self.interrupted,
-        )
+        return summarize(self, end_ns, in_flight, not_sent)
+
+
+def _no_binding(worker: Worker) -> None:
+    """A transport without per-message histograms needs nothing of its worker."""
+
+
+def _load_1m() -> float | None:
+    """The machine's 1-minute load average (None where the platform has none)."""
+    try:
+        return os.getloadavg()[0]
+    except (AttributeError, OSError):  # pragma: no cover - not Unix
+        return None

@@ -1,26 +1,46 @@
 """Pure, IO-free limit order book for one symbol: price-time priority, integer ticks only.
 
-Each side keeps its price levels in a dict keyed by a *sort key* (the price for asks, minus
-the price for bids) plus a binary heap of those keys with lazy deletion, so the best level is
-``heap[0]`` (O(1)), a new level costs one ``heappush`` (O(log n)) and an emptied level is
-simply dropped from the dict; stale heap keys are popped when they surface. Orders at a level
-form an intrusive doubly linked FIFO, so a cancel anywhere in the queue is O(1), and live
-orders are found by id through a dict (O(1)).
+Live orders are found by id through a dict (O(1)); the levels of each side and their FIFOs are
+the structures of :mod:`~hftperf.reference_engine.book_levels` (best level O(1), a new level
+O(log n), a cancel anywhere in a queue O(1)).
 
 Order ids are assigned in arrival order, so within a level the id order *is* the time
 priority: :meth:`Book.restore` rebuilds a book exactly from persisted resting orders sorted
 by id, without re-running any matching.
 
-Enumerations use the same integer values as ``matching.proto`` so the engine passes them
-through unchanged; this module imports neither gRPC nor the generated code.
+The enumerations and records (:mod:`~hftperf.reference_engine.book_types`, integer values as
+in ``matching.proto``) and ``Order`` are re-exported here: import them from this module. None
+of the three modules imports gRPC or the generated code.
 """
 
 from __future__ import annotations
 
-import enum
 import heapq
 from collections.abc import Iterable, Iterator
-from typing import NamedTuple
+
+from hftperf.reference_engine.book_levels import Level, Order, SideLevels
+from hftperf.reference_engine.book_types import (
+    BUY,
+    CANCELLED,
+    FILLED,
+    GTC,
+    IOC,
+    LIMIT,
+    MARKET,
+    NEW,
+    PARTIALLY_FILLED,
+    SELL,
+    Depth,
+    Execution,
+    Fill,
+    IdSequence,
+    LevelView,
+    OrderStatus,
+    OrderType,
+    RestingOrder,
+    Side,
+    TimeInForce,
+)
 
 __all__ = [
     "BUY",
@@ -43,195 +63,7 @@ __all__ = [
     "TimeInForce",
 ]
 
-
-class Side(enum.IntEnum):
-    """Order side (values as in ``matching.proto``)."""
-
-    BUY = 1
-    SELL = 2
-
-
-class OrderType(enum.IntEnum):
-    """Order type (values as in ``matching.proto``)."""
-
-    LIMIT = 1
-    MARKET = 2
-
-
-class TimeInForce(enum.IntEnum):
-    """Time in force (values as in ``matching.proto``)."""
-
-    GTC = 1
-    IOC = 2
-
-
-class OrderStatus(enum.IntEnum):
-    """Order lifecycle status (values as in ``matching.proto``)."""
-
-    NEW = 1
-    PARTIALLY_FILLED = 2
-    FILLED = 3
-    CANCELLED = 4
-    REJECTED = 5
-
-
-# Plain ints on the hot path: comparing against an int is cheaper than an enum attribute load.
-BUY, SELL = 1, 2
-LIMIT, MARKET = 1, 2
-GTC, IOC = 1, 2
-_NEW, _PARTIAL, _FILLED, _CANCELLED = 1, 2, 3, 4
 _NO_LIMIT_KEY = 1 << 62  # crosses every level: used as the limit key of market orders
-_MAX_STALE_FACTOR = 2  # compact a heap once it holds this many times more keys than levels
-
-
-class Order:
-    """One order; while resting it is also a node of its price level's FIFO."""
-
-    __slots__ = (
-        "client_order_id",
-        "filled",
-        "level",
-        "next",
-        "order_id",
-        "order_type",
-        "prev",
-        "price_ticks",
-        "quantity",
-        "remaining",
-        "side",
-        "status",
-        "symbol",
-        "time_in_force",
-    )
-
-    def __init__(
-        self, order_id: int, symbol: str, side: int, order_type: int, time_in_force: int,
-        price_ticks: int, quantity: int, client_order_id: str = "",
-    ) -> None:
-        self.order_id = order_id
-        self.symbol = symbol
-        self.side = side
-        self.order_type = order_type
-        self.time_in_force = time_in_force
-        self.price_ticks = price_ticks
-        self.quantity = quantity
-        self.filled = 0
-        self.remaining = quantity  # open quantity; 0 once filled or cancelled
-        self.status = _NEW
-        self.client_order_id = client_order_id
-        self.prev: Order | None = None
-        self.next: Order | None = None
-        self.level: _Level | None = None
-
-    @property
-    def cancelled_quantity(self) -> int:
-        """Quantity that will never trade (cancelled, or an IOC/market remainder)."""
-        return self.quantity - self.filled - self.remaining
-
-    def __repr__(self) -> str:
-        return (f"Order(id={self.order_id}, {self.symbol}, side={self.side}, "
-                f"px={self.price_ticks}, qty={self.quantity}, filled={self.filled}, "
-                f"remaining={self.remaining}, status={self.status})")
-
-
-class Fill(NamedTuple):
-    """One trade between a resting (maker) and an incoming (taker) order."""
-
-    fill_id: int
-    maker_order_id: int
-    taker_order_id: int
-    price_ticks: int
-    quantity: int
-
-
-class Execution(NamedTuple):
-    """What one submission did: the taker, its fills, and the makers it touched (in order)."""
-
-    order: Order
-    fills: list[Fill]
-    makers: list[Order]
-
-
-class LevelView(NamedTuple):
-    """Aggregated price level of a depth snapshot."""
-
-    price_ticks: int
-    quantity: int
-    order_count: int
-
-
-class Depth(NamedTuple):
-    """Depth snapshot: both sides best first, and the book's change sequence."""
-
-    bids: list[LevelView]
-    asks: list[LevelView]
-    sequence: int
-
-
-class RestingOrder(NamedTuple):
-    """Persisted state of a resting order, the input of :meth:`Book.restore`."""
-
-    order_id: int
-    side: int
-    price_ticks: int
-    quantity: int
-    filled: int
-    client_order_id: str = ""
-
-
-class IdSequence:
-    """Next order and fill ids, shared by all books of an engine so ids are unique."""
-
-    __slots__ = ("next_fill_id", "next_order_id")
-
-    def __init__(self, next_order_id: int = 1, next_fill_id: int = 1) -> None:
-        self.next_order_id = next_order_id
-        self.next_fill_id = next_fill_id
-
-
-class _Level:
-    """One price level: FIFO of resting orders with the aggregated open quantity."""
-
-    __slots__ = ("count", "head", "price_ticks", "quantity", "tail")
-
-    def __init__(self, price_ticks: int) -> None:
-        self.price_ticks = price_ticks
-        self.head: Order | None = None
-        self.tail: Order | None = None
-        self.quantity = 0
-        self.count = 0
-
-
-class _Side:
-    """Levels of one side keyed by sort key (best = smallest key) and the key heap."""
-
-    __slots__ = ("heap", "levels", "sign")
-
-    def __init__(self, sign: int) -> None:
-        self.levels: dict[int, _Level] = {}
-        self.heap: list[int] = []
-        self.sign = sign  # key = sign * price: +1 for asks, -1 for bids
-
-    def best(self) -> _Level | None:
-        heap = self.heap
-        return self.levels[heap[0]] if heap else None
-
-    def drop(self, key: int) -> None:
-        """Forget an emptied level; keep the invariant 'heap empty or heap[0] is live'."""
-        levels = self.levels
-        del levels[key]
-        heap = self.heap
-        if heap[0] == key:
-            while heap and heap[0] not in levels:
-                heapq.heappop(heap)
-        elif len(heap) > _MAX_STALE_FACTOR * len(levels) + 64:
-            self.heap = list(levels)
-            heapq.heapify(self.heap)
-
-    def top(self, n: int) -> list[LevelView]:
-        levels = self.levels
-        return [LevelView(levels[k].price_ticks, levels[k].quantity, levels[k].count)
-                for k in heapq.nsmallest(n, levels)]
 
 
 class Book:
@@ -246,8 +78,8 @@ class Book:
         self.ids = ids if ids is not None else IdSequence()
         self.index: dict[int, Order] = index if index is not None else {}
         self.sequence = 0  # increases with every change of this book
-        self._bids = _Side(-1)
-        self._asks = _Side(1)
+        self._bids = SideLevels(-1)
+        self._asks = SideLevels(1)
 
     # -- queries ---------------------------------------------------------------------------
     @property
@@ -317,7 +149,7 @@ class Book:
                 self._rest(taker)
             else:
                 taker.remaining = 0
-                taker.status = _CANCELLED
+                taker.status = CANCELLED
         return Execution(taker, fills, makers)
 
     def cancel(self, order_id: int) -> Order | None:
@@ -327,7 +159,7 @@ class Book:
             return None
         self._unlink(order)
         order.remaining = 0
-        order.status = _CANCELLED
+        order.status = CANCELLED
         self.sequence += 1
         return order
 
@@ -357,7 +189,7 @@ class Book:
                           row.quantity, row.client_order_id)
             order.filled = row.filled
             order.remaining = open_qty
-            order.status = _PARTIAL if row.filled else _NEW
+            order.status = PARTIALLY_FILLED if row.filled else NEW
             self._rest(order)
             if row.order_id >= ids.next_order_id:
                 ids.next_order_id = row.order_id + 1
@@ -366,7 +198,7 @@ class Book:
         return count
 
     # -- internals -------------------------------------------------------------------------
-    def _match(self, taker: Order, contra: _Side, limit_key: int,
+    def _match(self, taker: Order, contra: SideLevels, limit_key: int,
                fills: list[Fill], makers: list[Order]) -> None:
         """Trade the taker against the contra side while prices cross (the hot loop)."""
         levels = contra.levels
@@ -393,9 +225,9 @@ class Book:
                 fill_id += 1
                 makers.append(maker)
                 if maker.remaining:
-                    maker.status = _PARTIAL
+                    maker.status = PARTIALLY_FILLED
                     break
-                maker.status = _FILLED
+                maker.status = FILLED
                 nxt = maker.next
                 del index[maker.order_id]
                 maker.next = maker.level = None
@@ -410,7 +242,7 @@ class Book:
         ids.next_fill_id = fill_id
         taker.filled = taker.quantity - remaining
         taker.remaining = remaining
-        taker.status = _FILLED if remaining == 0 else _PARTIAL
+        taker.status = FILLED if remaining == 0 else PARTIALLY_FILLED
 
     def _rest(self, order: Order) -> None:
         """Append an order to the tail of its price level, creating the level if needed."""
@@ -420,7 +252,7 @@ class Book:
             side, key = self._asks, order.price_ticks
         level = side.levels.get(key)
         if level is None:
-            level = side.levels[key] = _Level(order.price_ticks)
+            level = side.levels[key] = Level(order.price_ticks)
             heapq.heappush(side.heap, key)
         tail = level.tail
         if tail is None:

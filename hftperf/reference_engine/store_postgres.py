@@ -12,6 +12,7 @@ import re
 from collections.abc import Iterable, Sequence
 from typing import Any
 
+from hftperf.redact import redact_text
 from hftperf.reference_engine.book import Fill
 from hftperf.reference_engine.store import (
     FILL_COLUMNS,
@@ -66,14 +67,6 @@ _SELECT_OPEN = (
     "SELECT order_id, symbol, side, price_ticks, quantity, filled, client_order_id "
     "FROM orders WHERE status IN (1, 2) ORDER BY order_id"
 )
-_PASSWORD_RE = re.compile(r"(://[^:/@]+:)[^@]*@")
-
-
-def _redact(text: str) -> str:
-    """Hide the password of any DSN in ``text``."""
-    return _PASSWORD_RE.sub(r"\1***@", text)
-
-
 class PostgresStore(Store):
     """Group-committing store in a PostgreSQL database given by a ``postgresql://`` DSN."""
 
@@ -85,7 +78,7 @@ class PostgresStore(Store):
             raise ValueError(f"schema must be a plain identifier, not {schema!r}")
         self.dsn = dsn
         self.schema = schema
-        self.description = f"PostgreSQL {_redact(dsn)}"
+        self.description = f"PostgreSQL {redact_text(dsn)}"
         self._pool_size = max(2, pool_size)
         self._connect_timeout_s = connect_timeout_s
         self._pool: Any = None
@@ -151,7 +144,7 @@ class PostgresStore(Store):
             self._pool = None
 
     def _describe(self, exc: BaseException) -> str:
-        text = _redact(super()._describe(exc))
+        text = redact_text(super()._describe(exc))
         sqlstate = getattr(exc, "sqlstate", None) or ""
         if sqlstate == "53100":
             return f"the database server's disk is full ({text})"

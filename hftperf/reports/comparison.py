@@ -9,13 +9,12 @@ from __future__ import annotations
 from hftperf.compare.metrics import METRICS
 from hftperf.compare.model import Comparison, MetricComparison
 from hftperf.compare.stats import Verdict
+from hftperf.metrics_catalog import display_name
 from hftperf.units import format_duration_us, format_rate
 
 __all__ = ["HEADERS", "metric_cells", "render_comparison_markdown", "summary_line"]
 
 HEADERS = ("scenario", "metric", "base", "head", "change", "CI", "p", "tolerance", "n", "verdict")
-_METRIC_NAMES = {"p99_9": "p99.9", "throughput_rps": "throughput", "capacity_rps": "capacity",
-                 "error_rate": "error rate"}
 
 
 def _value(metric: MetricComparison, value: float | None) -> str:
@@ -41,7 +40,7 @@ def metric_cells(metric: MetricComparison) -> tuple[str, ...]:
     p_value = "-" if metric.p_adjusted is None else f"{metric.p_adjusted:.3g}"
     tolerance = f"±{metric.tolerance:g}{suffix.strip() if metric.absolute else '%'}"
     samples = f"{e.n_base}/{e.n_head}" if metric.source != "single" else "1/1"
-    return (metric.scenario, _METRIC_NAMES.get(metric.metric, metric.metric), _value(metric, e.base),
+    return (metric.scenario, display_name(metric.metric), _value(metric, e.base),
             _value(metric, e.head), _signed(e.change, suffix), interval, p_value, tolerance, samples,
             str(metric.verdict))
 
@@ -50,6 +49,7 @@ def summary_line(comparison: Comparison) -> str:
     """'2 regressions, 1 improvement, 40 unchanged, 3 insufficient data' (zero counts left out)."""
     counts = [(len(comparison.regressions), "regression", "regressions"),
               (len(comparison.improvements), "improvement", "improvements"),
+              (len(comparison.inconclusive), "inconclusive", "inconclusive"),
               (len(comparison.with_verdict(Verdict.UNCHANGED)), "unchanged", "unchanged"),
               (len(comparison.with_verdict(Verdict.INSUFFICIENT)), "insufficient data", "insufficient data")]
     parts = [f"{n} {one if n == 1 else many}" for n, one, many in counts if n]
@@ -72,6 +72,8 @@ def _method(comparison: Comparison) -> str:
 def render_comparison_markdown(comparison: Comparison) -> str:
     """The markdown comparison for a pull-request comment or a CI step summary."""
     verdict = "**regression**" if comparison.regressions else "no regression"
+    if not comparison.regressions and comparison.inconclusive:
+        verdict = "**inconclusive** (a load generator fell behind)"
     lines = [
         f"### hftperf {comparison.mode}: {verdict}",
         "",
@@ -84,6 +86,10 @@ def render_comparison_markdown(comparison: Comparison) -> str:
     for title, chosen in (("Regressions", comparison.regressions), ("Improvements", comparison.improvements)):
         if chosen:
             lines += [f"#### {title}", "", *_table(chosen), ""]
+    if comparison.inconclusive:
+        reasons = dict.fromkeys(f"{m.scenario}: {m.reason}" for m in comparison.inconclusive)
+        lines += ["#### Inconclusive", "", *[f"- {reason}" for reason in reasons], "",
+                  *_table(comparison.inconclusive), ""]
     rest = [m for m in comparison.metrics if m.verdict in (Verdict.UNCHANGED, Verdict.INSUFFICIENT)]
     if rest:
         lines += ["<details><summary>Unchanged or not testable "

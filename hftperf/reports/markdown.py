@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from hftperf.reports import model
+from hftperf.reports import model, workers, workload
 from hftperf.result import RunResult
 
 __all__ = ["PlotLinks", "markdown_table", "render_markdown"]
@@ -47,7 +47,15 @@ def _header(run: RunResult) -> list[str]:
     date = run.started_at[:10]
     return [f"# hftperf performance report — {run.label}", "",
             f"Date: {date} (run {run.started_at} → {run.ended_at}), label `{run.label}`", "",
-            f"**Verdict: {model.verdict_line(run)}**", ""]
+            f"**Verdict: {model.verdict_line(run)}**", "", *_stack_failures(run)]
+
+
+def _stack_failures(run: RunResult) -> list[str]:
+    """The services of the stack that died during the run, with their last log lines (compose backend)."""
+    failures = run.environment.get("stack_failures") or []
+    if not failures:
+        return []
+    return ["**Stack services that stopped during the run:**", "", *[f"- {line}" for line in failures], ""]
 
 
 def _scenarios(run: RunResult, plots: PlotLinks, base_dir: Path | None) -> list[str]:
@@ -67,6 +75,13 @@ def _what_went_wrong(run: RunResult) -> list[str]:
         problems = [f"{name} {count:,}" for name, count in sorted(s.errors.items()) if count]
         if s.in_flight:
             problems.append(f"{s.in_flight:,} unanswered at the end (in flight)")
+        censored = s.figures.get("censored")
+        if censored:
+            problems.append(f"{censored:,} latencies are lower bounds (unanswered or never sent by the cut-off)")
+        if s.inconclusive:
+            problems.append("INCONCLUSIVE: the load generator fell behind")
+        if s.figures.get("retry"):
+            problems.append(f"kept the inconclusive attempt, {s.figures['retry']}")
         if s.interrupted:
             problems.append("interrupted before the end")
         if problems:
@@ -114,11 +129,30 @@ def _bottlenecks(run: RunResult) -> list[str]:
 def _instrument(run: RunResult) -> list[str]:
     table = model.instrument_table(run)
     if table.empty:
-        return ["No open-loop scenario in this run (schedule lag applies to open loop only).", ""]
-    lines = [*markdown_table(table, right=("schedule-lag p99", "latency p50")), ""]
-    warnings = model.instrument_warnings(run)
-    lines += [f"> ⚠️ {text}" for text in warnings] or ["Schedule lag is small against the latencies measured."]
-    return [*lines, ""]
+        return ["No open-loop scenario in this run (pacer lag and connection wait apply to open loop only).", ""]
+    right = ("pacer-lag p99", "bound", "waited for a connection", "wait p99", "never sent")
+    lines = [*markdown_table(table, right=right), ""]
+    for diagnosis, text in zip(model.diagnoses(run), model.instrument_warnings(run), strict=True):
+        lines += [f"- {text}" if diagnosis.state == "ok" else f"> ⚠️ {text}", ""]
+        if diagnosis.state != "ok" and diagnosis.intervals:
+            lines += [f"  Per interval (start: load generator CPU / machine load): {diagnosis.interval_evidence()}", ""]
+    return lines
+
+
+def _workload(run: RunResult) -> list[str]:
+    """What each scenario really sent, when it reported it (order flows, plug-ins' own figures)."""
+    records = workload.workload_records(run)
+    if not records:
+        return []
+    lines = ["## Workload sent", ""]
+    for record in records:
+        api = f" (API profile `{record['api']}`)" if record["api"] else ""
+        lines += [f"### {record['scenario']}{api}", ""]
+        table = workload.operations_table(record)
+        if not table.empty:
+            lines += [*markdown_table(table, right=("asked", "sent", "ok", "failed", "p50", "p99", "max")), ""]
+        lines += [*(f"- {line}" for line in workload.summary_lines(record)), ""]
+    return lines
 
 
 def render_markdown(run: RunResult, plots: PlotLinks | None = None, base_dir: Path | None = None) -> str:
@@ -127,9 +161,16 @@ def render_markdown(run: RunResult, plots: PlotLinks | None = None, base_dir: Pa
     lines = _header(run)
     lines += ["## Targets", "", *markdown_table(model.targets_table(run), right=("observed", "headroom")), ""]
     lines += ["## Scenarios", "", *_scenarios(run, plots, base_dir)]
+    lines += _workload(run)
     lines += ["## Capacity", "", *_capacity(run, plots, base_dir)]
     lines += ["## Complexity", "", *_complexity(run)]
     lines += ["## Bottleneck analysis", "", *_bottlenecks(run)]
     lines += ["## Instrument quality", "", *_instrument(run)]
+    table = workers.workers_table(run)
+    if not table.empty:  # a cluster run: what each load worker did
+        lost = [f"> ⚠️ {text}" for text in workers.lost_worker_lines(run)]
+        lines += ["## Load workers", "", *markdown_table(table, right=("cores", "requests", "ok", "errors",
+                                                                       "clock offset")), "", *lost]
+        lines += [""] if lost else []
     lines += ["## Environment", "", *markdown_table(model.environment_table(run))]
     return "\n".join(lines) + "\n"

@@ -14,13 +14,13 @@ from typing import Any
 import pandas as pd
 
 from hftperf.histogram import LatencyHistogram
+from hftperf.instrument import Diagnosis, diagnose
 from hftperf.result import RunResult, ScenarioResult
+from hftperf.shapes import records_of, shape_of
 from hftperf.thresholds import format_figure
 from hftperf.units import format_duration_us, format_rate
 
 __all__ = [
-    "LAG_WARN_FRACTION",
-    "LAG_WARN_US",
     "REPORT_SCHEMA",
     "Bottleneck",
     "bottleneck_table",
@@ -43,18 +43,11 @@ __all__ = [
     "verdict_line",
 ]
 
-REPORT_SCHEMA = "hftperf.report/1"
-LAG_WARN_FRACTION = 0.10  # schedule-lag p99 above 10 % of the p50 latency: latency is suspect
-LAG_WARN_US = 1_000.0  # ... or above 1 ms, whatever the latency
+# hftperf.report/2: "instrument" holds the diagnosis per open-loop scenario (state, sentence,
+# pacer lag and bound, connection waits, CPU, load per interval); targets carry "status".
+REPORT_SCHEMA = "hftperf.report/2"
 _PERCENTILES = (("p50", "p50"), ("p90", "p90"), ("p99", "p99"), ("p99_9", "p99.9"), ("max", "max"))
-# Server-Timing layers, outermost first: (histogram key, share label, sentence subject)
-_PARTS = (
-    ("network_client", "network + client", "Network and client time"),
-    ("gateway", "gateway", "Gateway processing"),
-    ("engine", "engine", "Engine matching"),
-    ("db", "database", "Database writes"),
-)
-_TIMING_KEYS = ("server_timing_gateway", "server_timing_engine", "server_timing_db")
+_OUTSIDE = {"name": "network_client", "label": "network + client", "subject": "Network and client time"}
 
 
 # -- formatting (the one place) -------------------------------------------------------------
@@ -84,27 +77,34 @@ def _frame(rows: list[dict[str, str]], columns: list[str]) -> pd.DataFrame:
 
 
 def verdict_line(run: RunResult) -> str:
-    """One sentence: all targets met, how many failed, or interrupted."""
-    failed = sum(1 for s in run.scenarios for t in s.thresholds if not t.passed)
-    total = sum(len(s.thresholds) for s in run.scenarios)
+    """One sentence: all targets met, how many failed or were inconclusive, or interrupted."""
+    statuses = [t.status for s in run.scenarios for t in s.thresholds]
+    failed, inconclusive, total = statuses.count("FAILS"), statuses.count("INCONCLUSIVE"), len(statuses)
     if run.interrupted:
         return f"Interrupted: partial results; {failed} of {total} targets failed so far."
-    if failed == 0:
+    if total == 0:
+        return "No targets set: figures only."
+    unsure = (f"{inconclusive} of {total} targets INCONCLUSIVE (the load generator fell behind: "
+              "machine too busy to measure)") if inconclusive else ""
+    if failed == 0 and not inconclusive:
         return f"All {total} targets met."
-    return f"{failed} of {total} targets failed."
+    if failed == 0:
+        return f"{unsure}."
+    return f"{failed} of {total} targets failed" + (f"; {unsure}." if unsure else ".")
 
 
 def target_records(run: RunResult) -> list[dict[str, Any]]:
     """One record per threshold, the worst first (failures, then the least headroom)."""
     rows = [
         {"scenario": s.name, "metric": t.metric, "target": t.limit, "observed": t.observed,
-         "passed": t.passed, "headroom_pct": t.headroom_pct}
+         "passed": t.passed, "status": t.status, "headroom_pct": t.headroom_pct}
         for s in run.scenarios for t in s.thresholds
     ]
+    rank = {"FAILS": 0, "INCONCLUSIVE": 1, "MEETS": 2}
 
-    def worst_first(row: dict[str, Any]) -> tuple[bool, float]:
+    def worst_first(row: dict[str, Any]) -> tuple[int, float]:
         headroom = row["headroom_pct"]
-        return (row["passed"], float("inf") if headroom is None else float(headroom))
+        return (rank[row["status"]], float("inf") if headroom is None else float(headroom))
 
     return sorted(rows, key=worst_first)
 
@@ -114,7 +114,7 @@ def targets_table(run: RunResult) -> pd.DataFrame:
     rows = [
         {"scenario": r["scenario"], "metric": r["metric"], "target": r["target"],
          "observed": format_figure(r["metric"], r["observed"]),
-         "status": "MEETS" if r["passed"] else "FAILS",
+         "status": r["status"],
          "headroom": "-" if r["headroom_pct"] is None else f"{r['headroom_pct']:+.1f}%"}
         for r in target_records(run)
     ]
@@ -146,8 +146,12 @@ def scenario_table(run: RunResult) -> pd.DataFrame:
     """One display row per scenario (requests … max latency)."""
     rows = []
     for r in scenario_records(run):
-        row = {"scenario": r["scenario"], "requests": f"{r['requests']:,}", "errors": _errors_text(r["errors"]),
-               "error rate": _pct(r["error_rate"]), "throughput": _rate(r["throughput_rps"])}
+        in_process = shape_of(r["kind"]).in_process  # operations in process: not comparable with requests
+        row = {"scenario": r["scenario"],
+               "requests": f"{r['requests']:,} operations" if in_process else f"{r['requests']:,}",
+               "errors": _errors_text(r["errors"]), "error rate": _pct(r["error_rate"]),
+               "throughput": f"{_rate(r['throughput_rps'])} ops (in process)" if in_process
+               else _rate(r["throughput_rps"])}
         row.update({label: _us(r["latency_us"][key]) for key, label in _PERCENTILES})
         rows.append(row)
     return _frame(rows, ["scenario", "requests", "errors", "error rate", "throughput",
@@ -157,22 +161,9 @@ def scenario_table(run: RunResult) -> pd.DataFrame:
 # -- capacity -------------------------------------------------------------------------------
 
 
-def _capacity_scenarios(run: RunResult) -> list[ScenarioResult]:
-    return [s for s in run.scenarios if s.figures.get("curve")]
-
-
 def capacity_records(run: RunResult) -> list[dict[str, Any]]:
-    """Per capacity scenario: capacity, SLO and the curve with the knee (last step meeting it)."""
-    out = []
-    for s in _capacity_scenarios(run):
-        curve = [dict(step) for step in s.figures["curve"]]
-        capacity = s.figures.get("capacity_rps")
-        knee = max((i for i, step in enumerate(curve) if step.get("passed")), default=None)
-        for i, step in enumerate(curve):
-            step["knee"] = i == knee
-        out.append({"scenario": s.name, "capacity_rps": capacity, "slo_p99_us": s.figures.get("slo_p99_us"),
-                    "knee_rate_rps": curve[knee]["rate_rps"] if knee is not None else None, "curve": curve})
-    return out
+    """Per capacity scenario: capacity, SLO and the curve with the knee (its shape's record, hftperf.shapes)."""
+    return records_of(run.scenarios, "capacity")
 
 
 def capacity_summary(record: Mapping[str, Any]) -> str:
@@ -186,29 +177,19 @@ def capacity_table(record: Mapping[str, Any]) -> pd.DataFrame:
     rows = [
         {"offered rate": _rate(step.get("rate_rps")), "throughput": _rate(step.get("throughput_rps")),
          "p50": _us(step.get("p50_us")), "p99": _us(step.get("p99_us")), "error rate": _pct(step.get("error_rate")),
-         "meets SLO": "yes" if step.get("passed") else "no", "knee": "◀ knee" if step["knee"] else ""}
+         "meets SLO": "yes" if step.get("passed") else "no", "reason": str(step.get("reason") or "-"),
+         "knee": "◀ knee" if step["knee"] else ""}
         for step in record["curve"]
     ]
-    return _frame(rows, ["offered rate", "throughput", "p50", "p99", "error rate", "meets SLO", "knee"])
+    return _frame(rows, ["offered rate", "throughput", "p50", "p99", "error rate", "meets SLO", "reason", "knee"])
 
 
 # -- complexity -----------------------------------------------------------------------------
 
 
 def complexity_records(run: RunResult) -> list[dict[str, Any]]:
-    """Per complexity scenario: overall class, per-operation fit (class, r², reason) and the table."""
-    out = []
-    for s in run.scenarios:
-        if "table" not in s.figures or "fits" not in s.figures:
-            continue
-        fits = {}
-        for op, fit in s.figures["fits"].items():
-            model = fit.get("models", {}).get(fit.get("best"), {})
-            fits[op] = {"class": fit.get("best"), "r2": model.get("r2"), "rel_rmse": model.get("rel_rmse"),
-                        "reason": fit.get("reason")}
-        out.append({"scenario": s.name, "complexity": s.figures.get("complexity"), "fits": fits,
-                    "table": [dict(row) for row in s.figures["table"]]})
-    return out
+    """Per complexity scenario: overall class, per-operation fit and the table (its shape's record)."""
+    return records_of(run.scenarios, "complexity")
 
 
 def _operations(record: Mapping[str, Any]) -> list[str]:
@@ -247,6 +228,7 @@ class Bottleneck:
     parts_us: dict[str, dict[str, float]]  # "p50"/"p99" → layer → µs
     shares: dict[str, dict[str, float]]  # "p50"/"p99" → layer → fraction of the total
     sentence: str
+    layers: tuple[tuple[str, str], ...] = ()  # (layer, label), outermost first
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready form."""
@@ -254,35 +236,55 @@ class Bottleneck:
                 "shares": self.shares, "sentence": self.sentence}
 
 
-def _layer_parts(total: float, gateway: float, engine: float, db: float) -> dict[str, float]:
+def timing_layers(s: ScenarioResult) -> list[dict[str, str]]:
+    """The Server-Timing layers a result reported, outermost first, with their names.
+
+    A result records them (``figures.server_timing_layers``, from the target's API profile); a
+    file written before that was always the bundled stack's, whose profile names them.
+    """
+    layers = s.figures.get("server_timing_layers")
+    if not isinstance(layers, list):
+        if not any(key.startswith("server_timing_") for key in s.extra_histograms):
+            return []
+        from hftperf.targets import load_profile
+
+        layers = load_profile("reference", "api").server_timing.describe()
+    return [dict(layer) for layer in layers if isinstance(layer, Mapping) and "name" in layer]
+
+
+def _layer_parts(keys: list[str], values: list[float]) -> dict[str, float]:
     """Each layer's own time: the outer layer's time minus the next one inside (never negative)."""
-    values = (total - gateway, gateway - engine, engine - db, db)
-    return {key: max(0.0, value) for (key, _, _), value in zip(_PARTS, values, strict=True)}
+    inner = [*values[1:], 0.0]
+    return {key: max(0.0, outer - nested) for key, outer, nested in zip(keys, values, inner, strict=True)}
 
 
 def _bottleneck(s: ScenarioResult) -> Bottleneck | None:
-    if s.histogram is None or not all(k in s.extra_histograms for k in _TIMING_KEYS):
+    layers = timing_layers(s)
+    keys = [f"server_timing_{x['name']}" for x in layers]
+    if s.histogram is None or not layers or not all(key in s.extra_histograms for key in keys):
         return None
-    hists = [LatencyHistogram.decode(s.histogram)] + [LatencyHistogram.decode(s.extra_histograms[k])
-                                                      for k in _TIMING_KEYS]
+    hists = [LatencyHistogram.decode(text) for text in (s.histogram, *(s.extra_histograms[k] for k in keys))]
     if any(h.total_count == 0 for h in hists):
         return None
+    described = [_OUTSIDE, *layers]
+    keys = [x["name"] for x in described]  # the layer names: network_client, then the server's
     totals, parts, shares = {}, {}, {}
     for label, pct in (("p50", 50.0), ("p99", 99.0)):
         values = [float(h.value_at_percentile(pct)) for h in hists]
         totals[label] = values[0]
-        parts[label] = _layer_parts(*values)
+        parts[label] = _layer_parts(keys, values)
         whole = sum(parts[label].values()) or 1.0
         shares[label] = {key: value / whole for key, value in parts[label].items()}
     largest = max(shares["p99"], key=lambda key: shares["p99"][key])
-    subject = next(text for key, _, text in _PARTS if key == largest)
+    subject = next(x.get("subject", x["name"]) for x in described if x["name"] == largest)
     sentence = f"{subject} {'are' if subject.endswith('s') else 'is'} {_share(shares['p99'][largest])} " \
                f"of p99 latency in {s.name} ({_share(shares['p50'][largest])} of the median)."
-    return Bottleneck(s.name, totals, parts, shares, sentence)
+    names = tuple((x["name"], x.get("label", x["name"])) for x in described)
+    return Bottleneck(s.name, totals, parts, shares, sentence, names)
 
 
 def bottlenecks(run: RunResult) -> list[Bottleneck]:
-    """The breakdown of every scenario that recorded all Server-Timing histograms."""
+    """The breakdown of every scenario that recorded all its Server-Timing layers' histograms."""
     return [b for s in run.scenarios if (b := _bottleneck(s)) is not None]
 
 
@@ -290,41 +292,54 @@ def bottleneck_table(item: Bottleneck) -> pd.DataFrame:
     """Layer, time and share at the median and at p99."""
     rows = [{"layer": label, "p50 time": _us(item.parts_us["p50"][key]), "p50 share": _share(item.shares["p50"][key]),
              "p99 time": _us(item.parts_us["p99"][key]), "p99 share": _share(item.shares["p99"][key])}
-            for key, label, _ in _PARTS]
+            for key, label in item.layers]
     return _frame(rows, ["layer", "p50 time", "p50 share", "p99 time", "p99 share"])
 
 
 # -- instrument quality ---------------------------------------------------------------------
 
 
+def diagnoses(run: RunResult) -> list[Diagnosis]:
+    """The instrument diagnosis of every open-loop scenario (hftperf.instrument)."""
+    return [d for s in run.scenarios if (d := diagnose(s)) is not None]
+
+
 def instrument_records(run: RunResult) -> list[dict[str, Any]]:
-    """Schedule-lag p99 of each open-loop scenario and whether it makes the latency suspect."""
-    rows = []
-    for s in run.scenarios:
-        lag = s.figures.get("schedule_lag_us")
-        if not lag:
-            continue
-        lag_p99 = float(lag["p99"])
-        p50 = (s.latency_us or {}).get("p50")
-        limit = LAG_WARN_US if p50 is None else min(LAG_WARN_US, LAG_WARN_FRACTION * float(p50))
-        rows.append({"scenario": s.name, "schedule_lag_p99_us": lag_p99, "latency_p50_us": p50,
-                     "warning": lag_p99 > limit})
-    return rows
+    """Per open-loop scenario: the diagnosis in words and its evidence (lags, waits, CPU, load)."""
+    return [d.to_dict() for d in diagnoses(run)]
+
+
+def _load_text(loads: list[float]) -> str:
+    if not loads:
+        return "-"
+    low, high = min(loads), max(loads)
+    return f"{low:.1f}" if high - low < 0.05 else f"{low:.1f}-{high:.1f}"
 
 
 def instrument_table(run: RunResult) -> pd.DataFrame:
-    """Schedule-lag p99 against the p50 latency, with a verdict per open-loop scenario."""
-    rows = [{"scenario": r["scenario"], "schedule-lag p99": _us(r["schedule_lag_p99_us"]),
-             "latency p50": _us(r["latency_p50_us"]), "status": "WARNING" if r["warning"] else "ok"}
-            for r in instrument_records(run)]
-    return _frame(rows, ["scenario", "schedule-lag p99", "latency p50", "status"])
+    """Pacer lag against its bound, connection waits, the load generator's CPU and the machine's load."""
+    rows = []
+    for r in instrument_records(run):
+        share = r["loadgen_cpu_share"]
+        cpu = "-" if r["loadgen_cpu_s"] is None else f"{r['loadgen_cpu_s']:.2f} s" + (
+            f" ({_share(share)} of a core)" if share is not None else "")
+        status = {"ok": "ok", "saturated": "target saturated", "fell_behind": "INCONCLUSIVE",
+                  "unknown": "unknown"}[r["state"]]
+        rows.append({"scenario": r["scenario"], "pacer-lag p99": _us(r["pacer_lag_p99_us"]),
+                     "bound": _us(r["bound_us"]), "waited for a connection": f"{r['connection_waits']:,}",
+                     "wait p99": _us(r["connection_wait_p99_us"]), "never sent": f"{r['not_sent']:,}",
+                     "load generator CPU": cpu, "machine load": _load_text(r["load_1m"]), "status": status})
+    return _frame(rows, ["scenario", "pacer-lag p99", "bound", "waited for a connection", "wait p99", "never sent",
+                         "load generator CPU", "machine load", "status"])
 
 
 def instrument_warnings(run: RunResult) -> list[str]:
-    """One sentence per scenario whose schedule lag makes its latency untrustworthy."""
-    return [f"Warning: {r['scenario']} schedule-lag p99 {_us(r['schedule_lag_p99_us'])} exceeds 10% of its "
-            f"p50 latency or 1 ms; the load generator fell behind and its latencies are not trustworthy."
-            for r in instrument_records(run) if r["warning"]]
+    """One sentence per scenario: 'instrument OK', 'target saturated at …' or 'load generator fell behind …'."""
+    lines = []
+    for d in diagnoses(run):
+        evidence = d.evidence()
+        lines.append(f"{d.scenario}: {d.sentence}" + (f" ({evidence})." if evidence else "."))
+    return lines
 
 
 # -- environment and JSON -------------------------------------------------------------------
@@ -332,8 +347,15 @@ def instrument_warnings(run: RunResult) -> list[str]:
 
 def environment_table(run: RunResult) -> pd.DataFrame:
     """The environment block as key/value rows."""
-    rows = [{"key": str(key), "value": "-" if value is None else str(value)} for key, value in run.environment.items()]
+    rows = [{"key": str(key), "value": "-" if value is None else str(value)} for key, value in run.environment.items()
+            if key != "load_workers"]  # a cluster's workers have a section of their own
     return _frame(rows, ["key", "value"])
+
+
+def _workload_records(run: RunResult) -> list[dict[str, Any]]:
+    from hftperf.reports.workload import workload_records
+
+    return workload_records(run)
 
 
 def summary_dict(run: RunResult) -> dict[str, Any]:
@@ -341,7 +363,7 @@ def summary_dict(run: RunResult) -> dict[str, Any]:
     sections: dict[str, Callable[[RunResult], Any]] = {
         "targets": target_records, "scenarios": scenario_records, "capacity": capacity_records,
         "complexity": complexity_records, "bottlenecks": lambda r: [b.to_dict() for b in bottlenecks(r)],
-        "instrument": instrument_records,
+        "instrument": instrument_records, "workload": _workload_records,
     }
     return {
         "schema": REPORT_SCHEMA, "label": run.label, "started_at": run.started_at, "ended_at": run.ended_at,

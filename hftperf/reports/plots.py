@@ -10,13 +10,14 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from hftperf.histogram import LatencyHistogram
 from hftperf.result import RunResult, ScenarioResult, ThresholdResult
+from hftperf.shapes import CapacityFigures, capacity_figures, shape_of
 from hftperf.thresholds import parse_threshold
 
 if TYPE_CHECKING:
@@ -35,7 +36,6 @@ _MIN_X_MAX = 1e4  # always show up to 99.99 %
 _MAX_X_MAX = 1e6
 _POINTS = 400
 _THRESHOLD_PERCENTILES = {"p50": 50.0, "p90": 90.0, "p99": 99.0, "p99_9": 99.9, "max": 100.0}
-_LOG_Y_RATIO = 20.0  # use a log latency axis when the values span more than this factor
 _UNSAFE_FILE_CHARS = re.compile(r"[^A-Za-z0-9_.-]+")
 
 
@@ -68,44 +68,55 @@ def _figure(path: Path) -> Iterator[tuple[Figure, Axes]]:
     figure.clear()  # not in any registry: dropping the last reference frees it
 
 
-def _use_log_y_if_wide(axes: Axes, values_ms: Sequence[float]) -> None:
-    """Switch to a log latency axis when the positive values span more than ``_LOG_Y_RATIO``."""
+def _log_latency_axis(axes: Axes, values: Sequence[float]) -> None:
+    """Every latency axis is logarithmic (so plots of one report read alike), with plain tick labels."""
     from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
 
-    positive = [v for v in values_ms if math.isfinite(v) and v > 0]
-    if positive and max(positive) / min(positive) > _LOG_Y_RATIO:
-        axes.set_yscale("log")
-        axes.yaxis.set_major_locator(LogLocator(subs=(1.0, 2.0, 5.0)))
-        axes.yaxis.set_major_formatter(FuncFormatter(lambda value, _: f"{value:g}"))  # 0.5, not 5x10^-1
-        axes.yaxis.set_minor_formatter(NullFormatter())
+    if not any(math.isfinite(v) and v > 0 for v in values):
+        return  # nothing positive to draw: a log axis would have no range
+    axes.set_yscale("log")
+    axes.yaxis.set_major_locator(LogLocator(subs=(1.0, 2.0, 5.0)))
+    axes.yaxis.set_major_formatter(FuncFormatter(lambda value, _: f"{value:g}"))  # 0.5, not 5x10^-1
+    axes.yaxis.set_minor_formatter(NullFormatter())
 
 
-def _percentile_curve(histogram: LatencyHistogram, x_max: float) -> tuple[list[float], list[float]]:
-    """(1/(1-p) positions, latency in ms) from 0 % up to ``x_max``, log-spaced."""
+def latency_unit(max_us: float) -> tuple[str, float]:
+    """The axis unit for latencies up to ``max_us``: (label, µs per unit) — µs below 1 ms, s from 10 s."""
+    if max_us < US_PER_MS:
+        return "µs", 1.0
+    if max_us >= 10e6:
+        return "s", 1e6
+    return "ms", US_PER_MS
+
+
+def _percentile_curve(histogram: LatencyHistogram, x_max: float, per_unit_us: float) -> tuple[list[float], list[float]]:
+    """(1/(1-p) positions, latency in the axis unit) from 0 % up to ``x_max``, log-spaced."""
     steps = _POINTS - 1
     xs = [x_max ** (i / steps) for i in range(_POINTS)]
-    ys = [histogram.value_at_percentile(min(100.0, 100.0 * (1.0 - 1.0 / x))) / US_PER_MS for x in xs]
+    ys = [histogram.value_at_percentile(min(100.0, 100.0 * (1.0 - 1.0 / x))) / per_unit_us for x in xs]
     return xs, ys
 
 
-def _latency_limit_ms(verdict: ThresholdResult) -> float | None:
-    """The limit of a percentile/max threshold in ms; None for other metrics or unparsable text."""
+def _latency_limit_us(verdict: ThresholdResult) -> float | None:
+    """The limit of a percentile/max threshold in µs; None for other metrics or unparsable text."""
     if verdict.metric not in _THRESHOLD_PERCENTILES:
         return None
     try:
         threshold = parse_threshold(f"{verdict.metric} {verdict.limit}")
     except ValueError:
         return None
-    return float(threshold.limit) / US_PER_MS if isinstance(threshold.limit, int | float) else None
+    return float(threshold.limit) if isinstance(threshold.limit, int | float) else None
 
 
-def _draw_thresholds(axes: Axes, thresholds: Sequence[ThresholdResult], x_max: float) -> list[float]:
-    """Horizontal line per latency threshold, marked where its percentile sits; returns limits (ms)."""
+def _draw_thresholds(axes: Axes, thresholds: Sequence[ThresholdResult], x_max: float,
+                     per_unit_us: float) -> list[float]:
+    """Horizontal line per latency threshold, marked where its percentile sits; returns limits (axis unit)."""
     limits: list[float] = []
     for verdict in thresholds:
-        limit_ms = _latency_limit_ms(verdict)
-        if limit_ms is None:
+        limit_us = _latency_limit_us(verdict)
+        if limit_us is None:
             continue
+        limit_ms = limit_us / per_unit_us  # in the axis unit
         percentile = _THRESHOLD_PERCENTILES[verdict.metric]
         x = x_max if percentile >= 100.0 else 1.0 / (1.0 - percentile / 100.0)
         colour = "tab:green" if verdict.passed else "tab:red"
@@ -117,34 +128,44 @@ def _draw_thresholds(axes: Axes, thresholds: Sequence[ThresholdResult], x_max: f
     return limits
 
 
+# extra histograms drawn beside the latency: (key, colour, legend); schedule_lag: results before the split
+_LAG_CURVES = (
+    ("connection_wait", "tab:red", "connection wait (due, every connection busy: the target)"),
+    ("pacer_lag", "tab:orange", "pacer lag (a connection free, sent late: the load generator)"),
+    ("schedule_lag", "tab:orange", "schedule lag (send behind intended time)"),
+)
+
+
 def percentile_plot(scenario: ScenarioResult, path: Path) -> Path:
-    """Latency against percentile on the 1/(1-p) axis, with threshold lines and the schedule lag."""
+    """Latency against percentile on the 1/(1-p) axis, with threshold lines, pacer lag and connection wait."""
     if scenario.histogram is None:
         raise ValueError(f"scenario {scenario.name!r} recorded no latency histogram")
     latency = LatencyHistogram.decode(scenario.histogram)
-    lag_text = scenario.extra_histograms.get("schedule_lag")
-    lag = LatencyHistogram.decode(lag_text) if lag_text else None
-    counts = [latency.total_count] + ([lag.total_count] if lag is not None else [])
+    lags = [(LatencyHistogram.decode(text), colour, label) for key, colour, label in _LAG_CURVES
+            if (text := scenario.extra_histograms.get(key))]
+    counts = [latency.total_count] + [lag.total_count for lag, _, _ in lags]
     x_max = min(_MAX_X_MAX, max(_MIN_X_MAX, float(max(counts))))
+    unit, per_unit_us = latency_unit(max([latency.max_us, *(lag.max_us for lag, _, _ in lags)]))
+    in_process = shape_of(scenario.kind).in_process
+    noun = f"sampled of {scenario.requests:,} operations" if in_process else "responses"
     with _figure(path) as (_, axes):
-        xs, ys = _percentile_curve(latency, x_max)
-        axes.plot(xs, ys, color="tab:blue", label=f"latency ({latency.total_count:,} responses)")
+        xs, ys = _percentile_curve(latency, x_max, per_unit_us)
+        axes.plot(xs, ys, color="tab:blue", label=f"latency ({latency.total_count:,} {noun})")
         values = list(ys)
-        if lag is not None and lag.total_count > 0:
-            lag_xs, lag_ys = _percentile_curve(lag, x_max)
-            axes.plot(lag_xs, lag_ys, color="tab:orange", label="schedule lag (send behind intended time)")
-            values += lag_ys
-        values += _draw_thresholds(axes, scenario.thresholds, x_max)
+        for lag, colour, label in lags:
+            if lag.total_count > 0:
+                lag_xs, lag_ys = _percentile_curve(lag, x_max, per_unit_us)
+                axes.plot(lag_xs, lag_ys, color=colour, label=label)
+                values += lag_ys
+        values += _draw_thresholds(axes, scenario.thresholds, x_max, per_unit_us)
         axes.set_xscale("log")
         axes.set_xlim(1.0, x_max)
         ticks = [(x, label) for x, label in _PERCENTILE_TICKS if x <= x_max]
         axes.set_xticks([x for x, _ in ticks], [label for _, label in ticks])
         axes.minorticks_off()
-        _use_log_y_if_wide(axes, values)
-        if axes.get_yscale() == "linear":
-            axes.set_ylim(bottom=0.0)
+        _log_latency_axis(axes, values)
         axes.set_xlabel("percentile")
-        axes.set_ylabel("latency (ms)")
+        axes.set_ylabel(f"latency ({unit})")
         axes.set_title(f"{scenario.name}: latency by percentile")
         axes.legend(loc="best")
     return path
@@ -156,14 +177,15 @@ def timeline_plot(hlog_path: Path, path: Path, title: str) -> Path:
 
     intervals = sorted((i for i in read_hlog(hlog_path).intervals if i.tag is None), key=lambda i: i.start_s)
     times_s: list[float] = []
+    unit, per_unit_us = latency_unit(max((i.histogram.max_us for i in intervals), default=0.0))
     series: dict[str, list[float]] = {"p50": [], "p99": [], "max": []}
     for interval in intervals:
         histogram = interval.histogram
         times_s.append(interval.start_s + interval.length_s)  # a point stands for the interval just ended
         empty = histogram.total_count == 0
-        series["p50"].append(math.nan if empty else histogram.value_at_percentile(50.0) / US_PER_MS)
-        series["p99"].append(math.nan if empty else histogram.value_at_percentile(99.0) / US_PER_MS)
-        series["max"].append(math.nan if empty else histogram.max_us / US_PER_MS)
+        series["p50"].append(math.nan if empty else histogram.value_at_percentile(50.0) / per_unit_us)
+        series["p99"].append(math.nan if empty else histogram.value_at_percentile(99.0) / per_unit_us)
+        series["max"].append(math.nan if empty else histogram.max_us / per_unit_us)
     with _figure(path) as (_, axes):
         styles = {"p50": ("tab:blue", "-", 2.0), "p99": ("tab:red", "-", 2.0), "max": ("tab:gray", ":", 1.2)}
         for name, values in series.items():
@@ -172,54 +194,63 @@ def timeline_plot(hlog_path: Path, path: Path, title: str) -> Path:
         if not intervals:
             axes.text(0.5, 0.5, "no latency intervals in the log", transform=axes.transAxes,
                       ha="center", va="center")
-        _use_log_y_if_wide(axes, series["p50"] + series["p99"])
-        if axes.get_yscale() == "linear":
-            axes.set_ylim(bottom=0.0)
+        _log_latency_axis(axes, series["p50"] + series["p99"] + series["max"])
         axes.set_xlabel("time since start (s)")
-        axes.set_ylabel("latency (ms)")
+        axes.set_ylabel(f"latency ({unit})")
         axes.set_title(title)
         axes.legend(loc="best")
     return path
 
 
-def _ms(value: Any) -> float:
-    """µs figure (maybe None) → ms, NaN when missing."""
-    return float(value) / US_PER_MS if isinstance(value, int | float) else math.nan
+def _us(value: Any) -> float:
+    """µs figure (maybe None) → float, NaN when missing."""
+    return float(value) if isinstance(value, int | float) else math.nan
 
 
-def capacity_plot(curve: list[dict[str, Any]], slo_p99_us: float | None, capacity_rps: float | None,
-                  path: Path) -> Path:
-    """Offered rate against p50/p99 latency, the p99 SLO line and the knee (last passing rate)."""
-    points = sorted(curve, key=lambda point: float(point["rate_rps"]))
-    rates = [float(point["rate_rps"]) for point in points]
-    p50 = [_ms(point.get("p50_us")) for point in points]
-    p99 = [_ms(point.get("p99_us")) for point in points]
+def capacity_plot(figures: CapacityFigures, path: Path, scenario_name: str = "capacity") -> Path:
+    """Offered rate against p50/p99 latency, the p99 SLO line and the knee (last passing rate).
+
+    With no passing step there is no knee to draw: the plot says so instead of a capacity line at 0.
+    """
+    slo_p99_us = None if figures.slo_p99_us is None else float(figures.slo_p99_us)
+    capacity_rps = None if figures.capacity_rps is None else float(figures.capacity_rps)
+    points = sorted(figures.curve, key=lambda point: float(point.rate_rps))
+    rates = [float(point.rate_rps) for point in points]
+    p50_us = [_us(point.p50_us) for point in points]
+    p99_us = [_us(point.p99_us) for point in points]
+    finite = [v for v in [*p50_us, *p99_us, slo_p99_us or 0.0] if math.isfinite(v)]
+    unit, per_unit_us = latency_unit(max(finite, default=0.0))
+    p50 = [v / per_unit_us for v in p50_us]
+    p99 = [v / per_unit_us for v in p99_us]
     with _figure(path) as (_, axes):
         axes.plot(rates, p50, color="tab:blue", marker="o", label="p50")
         axes.plot(rates, p99, color="tab:red", marker="o", label="p99")
-        failed = [(r, v) for r, v, point in zip(rates, p99, points, strict=True) if not point.get("passed", True)]
+        failed = [(r, v) for r, v, point in zip(rates, p99, points, strict=True) if point.passed is False]
         if failed:
             axes.plot([r for r, _ in failed], [v for _, v in failed], color="black", marker="x", markersize=11,
                       linestyle="none", label="step failed")
         values = p50 + p99
         if slo_p99_us is not None:
-            axes.axhline(slo_p99_us / US_PER_MS, color="tab:green", linestyle="--", linewidth=1.5,
-                         label=f"SLO p99 {slo_p99_us / US_PER_MS:g} ms")
-            values.append(slo_p99_us / US_PER_MS)
-        if capacity_rps is not None:
+            axes.axhline(slo_p99_us / per_unit_us, color="tab:green", linestyle="--", linewidth=1.5,
+                         label=f"SLO p99 {slo_p99_us / per_unit_us:g} {unit}")
+            values.append(slo_p99_us / per_unit_us)
+        if capacity_rps:
             axes.axvline(capacity_rps, color="tab:purple", linestyle=":", linewidth=1.5,
                          label=f"capacity {capacity_rps:,.0f} orders/s")
             knee = [v for r, v in zip(rates, p99, strict=True) if r == capacity_rps]
             if knee:
                 axes.plot([capacity_rps], knee, marker="*", markersize=18, color="tab:purple", linestyle="none")
+        elif points:
+            axes.text(0.5, 0.92, f"no step met the SLO: capacity is below {rates[0]:,.0f} orders/s",
+                      transform=axes.transAxes, ha="center", va="top")
+        if len(rates) == 1:  # one point: give the rate axis some width around it
+            axes.set_xlim(rates[0] * 0.5, rates[0] * 1.5)
         if not points:
             axes.text(0.5, 0.5, "no capacity steps", transform=axes.transAxes, ha="center", va="center")
-        _use_log_y_if_wide(axes, values)
-        if axes.get_yscale() == "linear":
-            axes.set_ylim(bottom=0.0)
+        _log_latency_axis(axes, values)
         axes.set_xlabel("offered rate (orders/s)")
-        axes.set_ylabel("latency (ms)")
-        axes.set_title("capacity: latency against offered rate")
+        axes.set_ylabel(f"latency ({unit})")
+        axes.set_title(f"{scenario_name}: latency against offered rate")
         axes.legend(loc="best")
     return path
 
@@ -245,15 +276,9 @@ def write_plots(run: RunResult, results_dir: Path, plots_dir: Path) -> dict[str,
         if hlog is not None and hlog.is_file():
             plots["timeline"] = timeline_plot(hlog, plots_dir / f"{stem}-timeline.png",
                                               f"{scenario.name}: latency per interval")
-        curve = scenario.figures.get("curve")
-        if scenario.kind == "capacity" and isinstance(curve, list):
-            plots["capacity"] = capacity_plot(curve, _optional_float(scenario.figures, "slo_p99_us"),
-                                              _optional_float(scenario.figures, "capacity_rps"),
-                                              plots_dir / f"{stem}-capacity.png")
+        capacity = capacity_figures(scenario)
+        if capacity is not None and capacity.curve:
+            plots["capacity"] = capacity_plot(capacity, plots_dir / f"{stem}-capacity.png", scenario.name)
         written[key] = plots
     return written
 
-
-def _optional_float(figures: Mapping[str, Any], key: str) -> float | None:
-    value = figures.get(key)
-    return float(value) if isinstance(value, int | float) else None

@@ -1,25 +1,35 @@
 """``order-throughput``: a capacity search — the highest order rate that still meets the SLO.
 
 The open-loop rate steps up from ``start_rate`` by ``step_rate``; each step runs for
-``step_duration``. The search ends at the first step whose p99 (from intended send time)
-exceeds ``slo_p99`` or whose error rate exceeds ``max_error_rate``, or at ``max_rate``.
+``step_duration``, all in ONE load run over a step schedule (same processes and connections
+throughout; each request counts in the step of its intended time). The search ends at the first
+step whose p99 (from intended send time) exceeds ``slo_p99``, whose error rate exceeds
+``max_error_rate``, or that saturated the target (more than 1% of its requests waited for a
+connection, or any was never sent), or at ``max_rate``. Each step of the curve records its reason.
 ``capacity_rps`` is the last rate that met the SLO (0 when none did); the whole curve of rate
 against p50/p99 is kept. Only the first step has a warm-up: later steps follow on a warm target.
+Once a step has clearly failed and the next has begun, the run ends there (the rest cannot change
+the result).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import itertools
+import math
 from dataclasses import dataclass
 from typing import Any
 
 from hftperf.config import ScenarioConfig, param
-from hftperf.loadgen import IntervalReport, LoadResult, run_load
-from hftperf.scenarios.base import RunContext, ScenarioOutcome, shifted
+from hftperf.instrument import SATURATION_WAIT_SHARE, is_saturated
+from hftperf.loadgen import LoadResult, Stage, StageResult, run_load
+from hftperf.loadgen.stages import stage_view
+from hftperf.scenarios.base import RunContext, ScenarioOutcome
+from hftperf.scenarios.order_api import flow_figures, prepare_flow, profile_protocols
 from hftperf.scenarios.order_mix import OrderMixParams
-from hftperf.scenarios.orders import order_plan, server_timing_histograms
+from hftperf.scenarios.orders import order_plan, profile_paths, server_timing_histograms
+from hftperf.shapes import CAPACITY, CapacityFigures, CurveStep
 
-__all__ = ["CapacityParams", "OrderThroughput", "step_passed"]
+__all__ = ["CapacityParams", "OrderThroughput", "clearly_failed", "step_passed", "step_rates", "step_reasons"]
 
 
 @dataclass(frozen=True)
@@ -40,81 +50,129 @@ class CapacityParams(OrderMixParams):
             raise ValueError("max_rate must not be below start_rate")
 
 
-def step_passed(result: LoadResult, params: CapacityParams) -> bool:
-    """True when a step kept p99 within the SLO, errors within bounds, and sent what was due."""
+def step_reasons(result: LoadResult, params: CapacityParams) -> list[str]:
+    """Why a step is over capacity ("p99 over SLO", "errors", "saturation"); empty when it met the SLO."""
     if result.requests == 0 or result.ok == 0:
-        return False
-    error_rate = result.failed / result.requests
-    due = result.requests + result.not_sent
-    return (result.latency.value_at_percentile(99) <= params.slo_p99_us
-            and error_rate <= params.max_error_rate
-            and result.not_sent <= 0.01 * due)
+        return ["no responses"]
+    reasons = []
+    if result.latency.value_at_percentile(99) > params.slo_p99_us:
+        reasons.append("p99 over SLO")
+    if result.failed - result.not_sent > params.max_error_rate * result.requests:
+        reasons.append("errors")
+    if is_saturated(result.sent, result.connection_waits, result.not_sent):
+        reasons.append("saturation")
+    return reasons
+
+
+def step_passed(result: LoadResult, params: CapacityParams) -> bool:
+    """True when a step kept p99 within the SLO and errors within bounds without saturating the target."""
+    return not step_reasons(result, params)
 
 
 class OrderThroughput:
     """Capacity search over the open-loop order rate."""
 
     kind = "order-throughput"
-    summary = "POST /orders capacity search: step the rate up until p99 breaks the SLO or errors appear"
+    summary = "order-entry capacity search: step the rate up until p99 breaks the SLO, errors or saturation"
     params_type = CapacityParams
+    protocols = frozenset({"http"})  # the default profile's; protocols_for() reads the chosen one
+    shape = CAPACITY
+
+    def protocols_for(self, params: CapacityParams) -> frozenset[str]:
+        """The API profile's protocol ({"http"} or {"grpc"})."""
+        return profile_protocols(params)
+
+    def planned_s(self, config: ScenarioConfig, params: CapacityParams) -> float:
+        """Warm-up, every step's time (one run over a step schedule), then a timeout of drain."""
+        span = params.max_rate_per_s - params.start_rate_per_s
+        steps = math.floor(span / params.step_rate_per_s + 1e-9) + 1 if params.step_rate_per_s > 0 else 1
+        return config.warmup_s + steps * params.step_duration_s + params.timeout_s
+
+    def request_paths(self, params: CapacityParams) -> tuple[str, ...]:
+        """The profile's order paths (their constant part)."""
+        return profile_paths(params)
 
     def run(self, config: ScenarioConfig, params: CapacityParams, context: RunContext) -> ScenarioOutcome:
-        """Step through the rates; the last passing step's run is the scenario's figures."""
-        curve: list[dict[str, Any]] = []
+        """One run over a step schedule (same connections throughout); the last passing stage is the figures."""
+        flow = prepare_flow(params, context, config.seed)
+        stages = tuple(Stage(rate, params.step_duration_s) for rate in step_rates(params))
+        plan = order_plan(flow, context, None, params.connections, params.timeout_s, params.step_duration_s,
+                          config.warmup_s, stages=stages)
+        result = run_load(plan, context.on_interval, executor=context.executor,
+                          finish_when=lambda so_far: _past_a_failed_stage(so_far, params))
+        curve: list[CurveStep] = []
         best: LoadResult | None = None
         last: LoadResult | None = None
-        offset_s = 0.0
-        rate = params.start_rate_per_s
-        warmup_s = config.warmup_s
-        while rate <= params.max_rate_per_s + 1e-9 and not context.stop_requested():
-            plan = order_plan(config, params, context, rate, params.connections, params.timeout_s,
-                              params.step_duration_s, warmup_s)
-            result = run_load(plan, _shift(context, offset_s))
-            offset_s += result.duration_s
-            warmup_s = 0.0
-            passed = step_passed(result, params) and not result.interrupted
-            curve.append(_curve_point(rate, result, passed))
-            last = result
-            if result.interrupted or not passed:
+        reached = [stage for stage in result.stages if stage.requests]
+        for stage in reached:
+            view = stage_view(result, stage.index)
+            interrupted = result.interrupted and stage is reached[-1]
+            cut_short = stage.start_s + stage.duration_s > result.duration_s + 1e-3  # the run ended in it
+            reasons = step_reasons(view, params) + (["interrupted"] if interrupted else
+                                                    ["ended early"] if cut_short else [])
+            curve.append(_curve_point(stage.stage.rate_per_s, view, reasons))
+            last = view
+            if reasons:
                 break
-            best = result
-            rate += params.step_rate_per_s
+            best = view
         chosen = best or last
-        figures: dict[str, Any] = {
-            "capacity_rps": best.plan.rate_per_s if best is not None and best.plan.rate_per_s else 0.0,
-            "slo_p99_us": params.slo_p99_us,
-            "curve": curve,
-        }
+        capacity = CapacityFigures(
+            capacity_rps=best.plan.rate_per_s if best is not None and best.plan.rate_per_s else 0.0,
+            slo_p99_us=params.slo_p99_us, curve=tuple(curve))
+        figures: dict[str, Any] = {**capacity.to_figures(),
+                                   **(flow_figures(chosen, flow) if chosen is not None else {})}
         return ScenarioOutcome(
-            kind="capacity",
+            kind=CAPACITY,
             load=chosen,
             figures=figures,
             extra_histograms=server_timing_histograms(chosen) if chosen is not None else {},  # type: ignore[arg-type]
-            interrupted=bool(last and last.interrupted) or context.stop_requested(),
+            interrupted=result.interrupted or context.stop_requested(),
         )
 
 
-def _curve_point(rate: float, result: LoadResult, passed: bool) -> dict[str, Any]:
+def step_rates(params: CapacityParams) -> list[float]:
+    """The rates of the search: start to max by step (one step when step_rate is 0)."""
+    rates = [params.start_rate_per_s]
+    if params.step_rate_per_s > 0:
+        while rates[-1] + params.step_rate_per_s <= params.max_rate_per_s + 1e-9:
+            rates.append(rates[-1] + params.step_rate_per_s)
+    return rates
+
+
+def clearly_failed(stage: StageResult, params: CapacityParams) -> bool:
+    """True when a stage seen so far must fail ``step_reasons`` however its last answers turn out.
+
+    Each count is compared with the stage's whole due share (its integrated rate), so more answers
+    can only confirm it: over 1% of the due requests slower than the SLO, errors or connection waits
+    over their bounds.
+    """
+    expected = stage.expected_requests * 1.01 + 1
+    latency = stage.latency
+    if latency.total_count:
+        values, counts = latency.recorded_values()
+        if counts[values > params.slo_p99_us * 1.01].sum() > 0.01 * expected:
+            return True
+    if stage.failed - stage.not_sent > params.max_error_rate * expected:
+        return True
+    return stage.connection_waits > SATURATION_WAIT_SHARE * expected
+
+
+def _past_a_failed_stage(stages: tuple[StageResult, ...], params: CapacityParams) -> bool:
+    """End the run early once a stage clearly failed and the next one has begun (the search is over)."""
+    return any(following.sent and clearly_failed(stage, params) for stage, following in itertools.pairwise(stages))
+
+
+def _curve_point(rate: float, result: LoadResult, reasons: list[str]) -> CurveStep:
     latency = result.latency
-    return {
-        "rate_rps": rate,
-        "sent_rps": result.requests / result.duration_s if result.duration_s else 0.0,
-        "throughput_rps": result.throughput_rps,
-        "p50_us": latency.value_at_percentile(50) if latency.total_count else None,
-        "p99_us": latency.value_at_percentile(99) if latency.total_count else None,
-        "error_rate": result.failed / result.requests if result.requests else 0.0,
-        "not_sent": result.not_sent,
-        "passed": passed,
-    }
-
-
-def _shift(context: RunContext, offset_s: float) -> Callable[[IntervalReport], None] | None:
-    """The run's interval sink with each interval moved to the step's place in the scenario."""
-    if context.on_interval is None:
-        return None
-    sink = context.on_interval
-
-    def on_interval(report: IntervalReport) -> None:
-        sink(shifted(report, offset_s))
-
-    return on_interval
+    return CurveStep(
+        rate_rps=rate,
+        sent_rps=result.sent / result.duration_s if result.duration_s else 0.0,
+        throughput_rps=result.throughput_rps,
+        p50_us=latency.value_at_percentile(50) if latency.total_count else None,
+        p99_us=latency.value_at_percentile(99) if latency.total_count else None,
+        error_rate=result.failed / result.requests if result.requests else 0.0,
+        not_sent=result.not_sent,
+        connection_waits=result.connection_waits,
+        passed=not reasons,
+        reason=", ".join(reasons) or "meets SLO",
+    )

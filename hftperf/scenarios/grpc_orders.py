@@ -19,11 +19,12 @@ from __future__ import annotations
 import random
 from dataclasses import dataclass
 
-from hftperf.config import ScenarioConfig, param
+from hftperf.config import ScenarioConfig, StageConfig, param, stages_param
 from hftperf.errors import ConfigError
 from hftperf.loadgen import GrpcRequestSpec, RequestCycle, default_workers, grpc_plan, run_load
-from hftperf.scenarios.base import RunContext, ScenarioOutcome
-from hftperf.scenarios.order_mix import OrderMixParams
+from hftperf.scenarios.base import RunContext, ScenarioOutcome, plan_stages, stage_figures
+from hftperf.scenarios.order_mix import OrderFlowParams
+from hftperf.shapes import OPEN_LOOP
 
 __all__ = ["SUBMIT_ORDER_METHOD", "GrpcOrderLatency", "GrpcOrderParams", "order_requests"]
 
@@ -32,12 +33,13 @@ _MAX_DISTINCT_REQUESTS = 1 << 16  # a longer run cycles through the same seeded 
 
 
 @dataclass(frozen=True)
-class GrpcOrderParams(OrderMixParams):
+class GrpcOrderParams(OrderFlowParams):
     """``grpc-order-latency`` keys: the shared order-flow keys plus rate, concurrency, timeout."""
 
     rate_per_s: float = param(key="rate", unit="rate_per_s", default=500.0)
     concurrency: int = param(default=16, min=1)  # calls in flight at most
     timeout_s: float = param(key="timeout", unit="duration_s", default=5.0, min=0.001)
+    stages: tuple[StageConfig, ...] = stages_param()  # instead of rate and duration
 
     def __post_init__(self) -> None:
         if self.mid_price - self.price_band <= 1:
@@ -47,7 +49,7 @@ class GrpcOrderParams(OrderMixParams):
             raise ValueError(f"rate must be positive, got {self.rate_per_s}")
 
 
-def order_requests(params: OrderMixParams, seed: int, count: int) -> tuple[bytes, ...]:
+def order_requests(params: OrderFlowParams, seed: int, count: int) -> tuple[bytes, ...]:
     """``count`` serialized OrderRequests drawn from the seeded mix (same seed, same bytes)."""
     from hftperf.reference_engine.proto import matching_pb2 as pb  # the wire contract only
 
@@ -83,18 +85,24 @@ class GrpcOrderLatency:
     kind = "grpc-order-latency"
     summary = "SubmitOrder over gRPC straight to the engine, open loop at a fixed rate, seeded order mix"
     params_type = GrpcOrderParams
+    protocols = frozenset({"grpc"})
+    shape = OPEN_LOOP
 
     def run(self, config: ScenarioConfig, params: GrpcOrderParams, context: RunContext) -> ScenarioOutcome:
         """Submit the mix at ``rate`` with at most ``concurrency`` calls in flight."""
         if context.grpc_target is None:
             raise ConfigError(f"{config.name}: needs the engine's gRPC address (--grpc-target HOST:PORT)")
-        expected = int(params.rate_per_s * (config.warmup_s + config.duration_s)) + 1
+        peak_rate = max([s.rate_per_s for s in params.stages], default=params.rate_per_s)
+        expected = int(peak_rate * (config.warmup_s + config.duration_s)) + 1
         requests = order_requests(params, config.seed, min(expected, _MAX_DISTINCT_REQUESTS))
         spec = GrpcRequestSpec(target=context.grpc_target, method=SUBMIT_ORDER_METHOD,
                                request=RequestCycle(requests), channel_options=context.grpc_channel_options)
         workers = context.workers or default_workers(params.concurrency, params.rate_per_s)
-        plan = grpc_plan(spec, connections=params.concurrency, rate_per_s=params.rate_per_s,
-                         warmup_s=config.warmup_s, duration_s=config.duration_s, timeout_s=params.timeout_s,
+        plan = grpc_plan(spec, connections=params.concurrency,
+                         rate_per_s=None if params.stages else params.rate_per_s,
+                         stages=plan_stages(params.stages), warmup_s=config.warmup_s, duration_s=config.duration_s,
+                         timeout_s=params.timeout_s,
                          workers=min(workers, params.concurrency))
-        result = run_load(plan, context.on_interval)
-        return ScenarioOutcome(kind="open-loop", load=result, interrupted=result.interrupted)
+        result = run_load(plan, context.on_interval, executor=context.executor)
+        return ScenarioOutcome(kind=OPEN_LOOP, load=result, interrupted=result.interrupted,
+                               figures=stage_figures(result))

@@ -1,25 +1,20 @@
-"""A seeded, realistic order flow for ``POST /orders``: limits around the mid, cancels, markets.
+"""The order-flow keys every order scenario shares: symbols, prices, quantities, the mix, the API profile.
 
-Cancels target this worker's own resting orders, learnt from the gateway's answers (the
-order id and status in the 201 body), so the mix exercises the cancel path for real. With no
-resting order to cancel yet, a cancel turn becomes a limit order. Same seed, same requests.
+The flow itself is :mod:`hftperf.targets.order_flow`, driven by the API profile named by ``api``
+(``"reference"``, the bundled stack's built-in profile, by default; or a profile TOML file):
+limits around the mid, market orders, cancels and amends of this run's resting orders learnt
+from the answers. Same seed, same requests.
 """
 
 from __future__ import annotations
 
-import json
-import random
-import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 from hftperf.config import param
-from hftperf.loadgen.request import RequestSource, RequestSpec, render_head
 
-__all__ = ["OrderMix", "OrderMixFactory", "OrderMixParams", "OrderMixSource"]
-
-_ORDER_ID_RE = re.compile(rb'"order_id":\s*(\d+)')
-_RESTING_RE = re.compile(rb'"status":\s*"(new|partially_filled)"')
-_MAX_RESTING = 10_000  # remembered resting orders per worker (oldest forgotten first)
+__all__ = ["OrderFlowParams", "OrderMix", "OrderMixParams"]
 
 
 def _check_symbols(symbols: tuple[str, ...]) -> None:
@@ -34,15 +29,16 @@ class OrderMix:
     limit: float = param(default=0.7, min=0.0)
     cancel: float = param(default=0.2, min=0.0)
     market: float = param(default=0.1, min=0.0)
+    amend: float = param(default=0.0, min=0.0)  # used when the profile has [api.amend]
 
     def __post_init__(self) -> None:
-        if self.limit + self.cancel + self.market <= 0:
+        if self.limit + self.cancel + self.market + self.amend <= 0:
             raise ValueError("expected at least one positive share in the order mix")
 
 
 @dataclass(frozen=True)
-class OrderMixParams:
-    """The order-flow keys shared by the order scenarios."""
+class OrderFlowParams:
+    """The generator's keys: what is traded, at which prices and sizes, in which mix."""
 
     symbols: tuple[str, ...] = param(default=("BTC-USD", "ETH-USD", "SOL-USD"), check=_check_symbols)
     mid_price: int = param(default=10_000, min=1)  # ticks
@@ -52,66 +48,16 @@ class OrderMixParams:
 
 
 @dataclass(frozen=True)
-class OrderMixFactory:
-    """Picklable description of the flow; each worker process creates its own source."""
+class OrderMixParams(OrderFlowParams):
+    """The order scenarios' keys: the generator's, and the API profile that spells its requests."""
 
-    params: OrderMixParams
-    seed: int
+    # The API profile: a built-in name, a profile TOML file, or an [api] table (the suite's [api] or
+    # api = ... applies to every order scenario that does not set its own).
+    api: Any = "reference"
 
-    def create(self, spec: RequestSpec, worker_index: int, workers: int) -> RequestSource:
-        """One source per worker, seeded by (seed, worker) so runs repeat."""
-        return OrderMixSource(self.params, spec, random.Random(self.seed * 1_000_003 + worker_index))
+    def __post_init__(self) -> None:
+        from hftperf.targets import compile_profile, load_profile
 
-
-class OrderMixSource:
-    """Builds order requests and remembers resting order ids from the answers."""
-
-    wants_response_body = True
-
-    def __init__(self, params: OrderMixParams, spec: RequestSpec, rng: random.Random) -> None:
-        self.params = params
-        self.rng = rng
-        total = params.mix.limit + params.mix.cancel + params.mix.market
-        self._limit_below = params.mix.limit / total
-        self._cancel_below = (params.mix.limit + params.mix.cancel) / total
-        # spec.url is the orders collection, e.g. http://127.0.0.1:8080/orders
-        self._post_head = render_head(RequestSpec(url=spec.url, method="POST", headers=spec.headers, body=b"{"), None)
-        marker = b"/__order_id__"
-        delete = render_head(RequestSpec(url=spec.url.rstrip("/") + marker.decode(), method="DELETE",
-                                         headers=spec.headers), 0)
-        self._delete_prefix, _, self._delete_suffix = delete.partition(marker)
-        self.resting: list[int] = []
-        self.cancels_sent = 0
-
-    def build(self, index: int) -> bytes:
-        """The next request of the mix."""
-        draw = self.rng.random()
-        if draw >= self._limit_below and draw < self._cancel_below and self.resting:
-            position = self.rng.randrange(len(self.resting))
-            self.resting[position], self.resting[-1] = self.resting[-1], self.resting[position]
-            self.cancels_sent += 1
-            return b"%s/%d%s" % (self._delete_prefix, self.resting.pop(), self._delete_suffix)
-        p = self.params
-        order = {
-            "symbol": self.rng.choice(p.symbols),
-            "side": self.rng.choice(("buy", "sell")),
-            "quantity": self.rng.randint(1, p.max_quantity),
-            "client_order_id": f"h{index}",
-        }
-        if draw >= self._cancel_below:
-            order.update(type="market", time_in_force="ioc")
-        else:
-            order.update(type="limit", time_in_force="gtc",
-                         price=p.mid_price + self.rng.randint(-p.price_band, p.price_band))
-        body = json.dumps(order, separators=(",", ":")).encode()
-        return b"%sContent-Length: %d\r\n\r\n%s" % (self._post_head, len(body), body)
-
-    def observe(self, index: int, status: int, body: bytes) -> None:
-        """Remember orders that rest on the book, to cancel them later."""
-        if status != 201 or not _RESTING_RE.search(body):
-            return
-        match = _ORDER_ID_RE.search(body)
-        if match:
-            if len(self.resting) >= _MAX_RESTING:
-                self.resting.pop(0)
-            self.resting.append(int(match.group(1)))
+        if not isinstance(self.api, str | Mapping):
+            raise ValueError(f"api: expected a profile name, a TOML file or an [api] table, got {self.api!r}")
+        compile_profile(load_profile(self.api, "api"), "api")  # checked when the config is read

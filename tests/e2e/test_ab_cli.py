@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 from support.servers import behaviour_server, free_port
+from support.verdicts import skip_if_inconclusive
 
 REPO = Path(__file__).resolve().parents[2]
 QUICK = ["--rounds", "8", "--round-duration", "0.5s", "--warmup", "0.2s", "--warmup-rounds", "1", "--quiet"]
@@ -28,6 +29,7 @@ def test_a_large_injected_delay_is_a_regression() -> None:
     with behaviour_server("delay", "2") as url_a, behaviour_server("delay", "4") as url_b:
         done = hftperf("ab", url_a, url_b, "-p", "connections=4", *QUICK, "--format", "json",
                        "--fail-on-regression")
+    skip_if_inconclusive(done)
     assert done.returncode == 1, done.stderr
     document = json.loads(done.stdout)
     assert document["mode"] == "ab" and document["regression"] is True
@@ -44,7 +46,7 @@ def test_a_large_injected_delay_is_a_regression() -> None:
 def test_the_same_target_on_both_sides_flags_nothing() -> None:
     with behaviour_server("delay", "2") as url:
         done = hftperf("ab", url, url, "-p", "connections=4", *QUICK, "--format", "json", "--fail-on-regression")
-    assert done.returncode == 0, done.stderr
+    assert done.returncode in (0, 3), done.stderr  # 3: inconclusive on a busy machine (loud, not a failure)
     document = json.loads(done.stdout)
     assert document["counts"]["regression"] == 0 and document["counts"]["improvement"] == 0
 
@@ -61,11 +63,12 @@ def test_an_ad_hoc_request_in_markdown() -> None:
 @pytest.mark.parametrize(
     ("args", "message"),
     [
-        (["--rounds", "2"], "--rounds: expected at least 3"),
+        (["--rounds", "2"], "'--rounds' / '-k': expected at least 3"),
         (["--scenario", "nope"], "--scenario 'nope': expected one of load, health-sequential"),
         (["--scenario", "book-scaling"], "--scenario book-scaling: measures the order book in process"),
         (["-p", "connections=zero"], "connections"),
         (["--tolerance", "p50"], "--tolerance 'p50': expected METRIC=PERCENT"),
+        (["--history", "history.db"], "--history: needs --rev"),
     ],
 )
 def test_bad_options_exit_2_with_one_line(args: list[str], message: str) -> None:
@@ -77,8 +80,8 @@ def test_bad_options_exit_2_with_one_line(args: list[str], message: str) -> None
 
 def test_a_url_with_a_path_needs_the_ad_hoc_scenario() -> None:
     with behaviour_server("ok") as url:
-        done = hftperf("ab", f"{url}/health", url)
-    assert done.returncode == 2 and "registry scenarios take a base URL" in done.stderr
+        done = hftperf("ab", f"{url}/quotes", url)  # /health (the scenario's own path) would be taken
+    assert done.returncode == 2 and "requests /health below a base URL" in done.stderr
 
 
 def test_an_unreachable_target_names_its_address() -> None:
@@ -86,3 +89,21 @@ def test_an_unreachable_target_names_its_address() -> None:
     with behaviour_server("ok") as url:
         done = hftperf("ab", url, f"http://127.0.0.1:{port}", *QUICK)
     assert done.returncode == 2 and f"127.0.0.1:{port}" in done.stderr
+
+
+def test_out_writes_both_sides_rounds_and_report(tmp_path: Path) -> None:
+    from hftperf.result import load_result
+
+    out = tmp_path / "ab"
+    with behaviour_server("ok") as url:
+        done = hftperf("ab", url, url, "--rounds", "3", "--round-duration", "0.3s", "--warmup", "0.1s",
+                       "--warmup-rounds", "1", "--quiet", "--out", str(out))
+        again = hftperf("ab", url, url, "--rounds", "3", "--out", str(out))
+    assert done.returncode == 0, done.stderr
+    a, b = load_result(out / "a" / "result.json"), load_result(out / "b" / "result.json")
+    assert [s.repeat_index for s in a.scenarios] == [0, 1, 2, 3] and len(b.scenarios) == 4
+    assert a.environment["ab_side"] == "A" and b.environment["target"] == url
+    rounds = json.loads((out / "rounds.json").read_text())["details"]["rounds"]
+    assert len(rounds) == 4 and all("ratio_b_a" in r for r in rounds)
+    assert (out / "report.md").read_text().startswith("### hftperf ab")
+    assert again.returncode == 2 and "not empty" in again.stderr  # a used directory is refused

@@ -102,8 +102,8 @@ def test_tolerance_flags_and_config_change_the_verdict(tmp_path: Path) -> None:
         (["solo", "other"], "no common scenario"),
         (["base", "missing"], "compare/missing: no such result file"),
         (["base", "slow", "--tolerance", "p42=5%"], "--tolerance p42: unknown metric"),
-        (["base", "slow", "--alpha", "2"], "--alpha: expected a significance level between 0 and 1"),
-        (["base", "slow", "--format", "xml"], "--format 'xml': expected one of table, markdown, json"),
+        (["base", "slow", "--alpha", "2"], "'--alpha': expected a significance level between 0 and 1"),
+        (["base", "slow", "--format", "xml"], "--format': expected one of table, markdown, json, got 'xml'"),
     ],
 )
 def test_bad_input_is_one_line_and_exit_2(args: list[str], message: str) -> None:
@@ -119,10 +119,10 @@ def test_other_schema_and_corrupt_files_exit_2(tmp_path: Path) -> None:
     head = tmp_path / "head"
     shutil.copytree(DATA / "slow", head)
     document = json.loads((head / "result.json").read_text())
-    document["schema"] = "hftperf.result/2"
+    document["schema"] = "hftperf.result/99"
     (head / "result.json").write_text(json.dumps(document))
     done = hftperf("compare", str(DATA / "base"), str(head))
-    assert done.returncode == 2 and "unsupported result schema 'hftperf.result/2'" in done.stderr
+    assert done.returncode == 2 and "unsupported result schema 'hftperf.result/99'" in done.stderr
     (head / "result.json").write_text('{"schema": "hftperf.result/1", "label": ')
     done = hftperf("compare", str(DATA / "base"), str(head))
     assert done.returncode == 2 and "not valid JSON" in done.stderr

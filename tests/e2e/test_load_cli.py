@@ -13,7 +13,7 @@ from support.servers import behaviour_server, free_port
 from hftperf.hlog import read_hlog
 
 JSON_KEYS = {"requests", "ok", "errors", "in_flight", "duration_s", "throughput_rps", "latency_us",
-             "schedule_lag_us", "histogram"}
+             "pacer_lag_us", "connection_wait_us", "connection_waits", "censored", "sent", "histogram"}
 PERCENTILE_KEYS = {"p50", "p90", "p99", "p99_9", "max", "mean"}
 
 
@@ -30,21 +30,22 @@ def test_json_output_has_the_stable_keys_and_a_decodable_histogram(tmp_path: Pat
     assert done.returncode == 0, done.stderr
     result = json.loads(done.stdout)
     assert set(result) >= JSON_KEYS
-    assert set(result["latency_us"]) == PERCENTILE_KEYS == set(result["schedule_lag_us"])
+    assert set(result["latency_us"]) == PERCENTILE_KEYS == set(result["pacer_lag_us"]) == set(
+        result["connection_wait_us"])
     assert result["requests"] == result["ok"] + sum(result["errors"].values()) + result["in_flight"]
     assert result["requests"] >= 490
     decoded = HdrHistogram.decode(result["histogram"])
     assert decoded.get_total_count() == result["ok"]
     log = read_hlog(hlog)
     assert log.merged().total_count == result["ok"]
-    assert log.merged("schedule_lag").total_count == result["requests"]
+    assert log.merged("pacer_lag").total_count == log.merged("connection_wait").total_count == result["sent"]
 
 
-def test_closed_loop_json_has_no_schedule_lag() -> None:
+def test_closed_loop_json_has_no_pacer_lag() -> None:
     with behaviour_server("ok") as url:
         done = hftperf("load", url + "/", "-c", "2", "-d", "0.5", "--warmup", "0", "--json")
     assert done.returncode == 0, done.stderr
-    assert json.loads(done.stdout)["schedule_lag_us"] is None
+    assert json.loads(done.stdout)["pacer_lag_us"] is None
 
 
 def test_table_output_names_the_figures() -> None:

@@ -67,8 +67,8 @@ def test_suite_on_the_bundled_stack_passes_and_writes_a_valid_result(tmp_path: P
     orders = run.scenarios[1]
     assert orders.requests == orders.ok + sum(orders.errors.values()) + orders.in_flight
     assert orders.requests >= 190
-    assert {"server_timing_gateway", "server_timing_engine", "server_timing_db", "schedule_lag"} <= set(
-        orders.extra_histograms)
+    timing = {"server_timing_gateway", "server_timing_engine", "server_timing_db"}
+    assert timing | {"pacer_lag", "connection_wait"} <= set(orders.extra_histograms)
     assert read_hlog(out / "order-latency.hlog").merged().total_count == orders.ok
     assert run.environment["stack"] == "local" and run.environment["target"].startswith("http://127.0.0.1:")
     assert "All 4 targets met" in (out / "summary.md").read_text()
@@ -121,6 +121,50 @@ def test_existing_target_is_benchmarked_without_starting_a_stack(tmp_path: Path)
     assert load_result(out).environment["stack"] == "none"
 
 
+def test_a_scenario_whose_protocol_has_no_target_exits_2_naming_it(tmp_path: Path) -> None:
+    suite = tmp_path / "grpc.toml"
+    suite.write_text('[[scenario]]\nname = "engine"\nkind = "grpc-order-latency"\nduration = "1s"\n')
+    with behaviour_server("ok") as url:
+        done = hftperf("run", "--config", str(suite), "--target", url, "--out", str(tmp_path / "out"))
+    assert done.returncode == 2, done.stdout + done.stderr
+    assert done.stderr.strip().splitlines() == [
+        "hftperf: error: scenario 'engine' (grpc-order-latency) needs a gRPC target: give --grpc-target HOST:PORT"]
+
+
+IN_PROCESS_SUITE = """
+[run]
+stack = "none"
+[[scenario]]
+name = "book"
+kind = "book-scaling"
+warmup = "50ms"
+duration = "2s"
+depths = [10, 100, 1000]
+samples_per_depth = 100
+operations = ["insert"]
+"""
+
+
+def test_an_in_process_suite_with_stack_none_needs_no_target(tmp_path: Path) -> None:
+    suite = tmp_path / "book.toml"
+    suite.write_text(IN_PROCESS_SUITE)
+    done = hftperf("run", "--config", str(suite), "--out", str(tmp_path / "out"), "-q")
+    assert done.returncode == 0, done.stdout + done.stderr
+    run = load_result(tmp_path / "out")
+    assert run.environment["stack"] == "none" and run.scenarios[0].requests == 300
+
+
+def test_stack_none_without_a_target_exits_2_when_a_scenario_sends(tmp_path: Path) -> None:
+    suite = tmp_path / "mixed.toml"
+    suite.write_text(IN_PROCESS_SUITE + '[[scenario]]\nname = "health-sequential"\nduration = "1s"\n')
+    done = hftperf("run", "--config", str(suite), "--out", str(tmp_path / "out"))
+    assert done.returncode == 2, done.stdout + done.stderr
+    assert done.stderr.strip().splitlines() == [
+        f"hftperf: error: {suite}: run.stack: stack 'none' starts nothing, so a target is needed "
+        "(run.target / HFTPERF_TARGET / --target, or grpc_target)"]
+    assert not (tmp_path / "out").exists()  # nothing written
+
+
 def test_sigint_writes_a_partial_result_and_exits_130(tmp_path: Path) -> None:
     out = tmp_path / "results"
     config = write_suite(tmp_path)
@@ -138,7 +182,7 @@ def test_sigint_writes_a_partial_result_and_exits_130(tmp_path: Path) -> None:
     assert run.interrupted and not run.passed
     (scenario,) = run.scenarios
     assert scenario.interrupted and scenario.requests > 0
-    assert json.loads((out / "result.json").read_text())["schema"] == "hftperf.result/1"
+    assert json.loads((out / "result.json").read_text())["schema"] == "hftperf.result/3"
 
 
 @pytest.mark.slow
@@ -147,6 +191,6 @@ def test_ci_suite_runs_on_the_bundled_stack(tmp_path: Path) -> None:
     env = {"HFTPERF_DURATION_SCALE": "0.3"}
     done = hftperf("run", "--config", str(CI_CONFIG), "--out", str(out), "-q",
                    "--label", "ci-e2e", env=env, timeout=300)
-    assert done.returncode in (0, 1), done.stdout + done.stderr  # thresholds may fail on a busy machine
+    assert done.returncode in (0, 1, 3), done.stdout + done.stderr  # a busy machine: missed or inconclusive
     run = load_result(out)
     assert {s.name for s in run.scenarios} >= {"health-sequential", "health-concurrent", "order-latency"}

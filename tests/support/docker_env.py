@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import os
 
-OFFLINE_BASE = "hftperf-base:bookworm"  # what scripts/docker-offline-base.sh creates (and .ci/run)
-DEFAULT_BASE = "python:3.11-slim"
+from hftperf.defaults import DEFAULT_BASE_IMAGE as DEFAULT_BASE
+from hftperf.defaults import OFFLINE_BASE_IMAGE as OFFLINE_BASE  # what scripts/docker-offline-base.sh creates
 
 
 def docker_base_image() -> tuple[str | None, str]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import os
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -14,20 +15,35 @@ SERVER = Path(__file__).with_name("behaviour_server.py")
 HOSTILE_SERVER = Path(__file__).with_name("hostile_server.py")
 
 
+ORDER_API_SERVER = Path(__file__).with_name("order_api_server.py")
+
+
 @contextlib.contextmanager
-def behaviour_server(mode: str, arg: str | None = None, script: Path = SERVER) -> Iterator[str]:
-    """Run the server with ``mode`` and yield ``http://127.0.0.1:<port>``."""
-    args = [sys.executable, str(script), mode] + ([arg] if arg is not None else [])
-    process = subprocess.Popen(args, stdout=subprocess.PIPE, text=True)
+def script_server(script: Path, *args: str, env: dict[str, str] | None = None) -> Iterator[str]:
+    """Run a test server script that prints "PORT <n>" once listening; yield ``http://127.0.0.1:<n>``."""
+    process = subprocess.Popen([sys.executable, str(script), *args], stdout=subprocess.PIPE, text=True,
+                               env={**os.environ, **(env or {})})
     try:
         assert process.stdout is not None
         line = process.stdout.readline()
         if not line.startswith("PORT "):
-            raise RuntimeError(f"behaviour server {mode} did not start: {line!r}")
+            raise RuntimeError(f"{script.name} {' '.join(args)} did not start: {line!r}")
         yield f"http://127.0.0.1:{int(line.split()[1])}"
     finally:
         process.kill()
         process.wait(timeout=10)
+
+
+def behaviour_server(mode: str, arg: str | None = None,
+                     script: Path = SERVER) -> contextlib.AbstractContextManager[str]:
+    """Run the server with ``mode`` and yield ``http://127.0.0.1:<port>``."""
+    return script_server(script, mode, *([arg] if arg is not None else []))
+
+
+def order_api_server(exit_after: int = 0) -> contextlib.AbstractContextManager[str]:
+    """Run the third-party-shaped order API (tests/support/order_api_server.py); it dies after
+    ``exit_after`` submitted orders when that is not 0."""
+    return script_server(ORDER_API_SERVER, env={"ORDER_API_EXIT_AFTER": str(exit_after)})
 
 
 def hostile_server(mode: str, arg: str | None = None) -> contextlib.AbstractContextManager[str]:

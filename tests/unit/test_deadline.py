@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import subprocess
 import sys
 import textwrap
@@ -45,10 +46,14 @@ def _load(tmp_path: Path, deadline: str = "") -> tuple[object, dict[str, object]
 def test_planned_time_counts_warmup_duration_drain_and_every_capacity_step(tmp_path: Path) -> None:
     config, params = _load(tmp_path)
     health = 1 + 10 + 2
-    capacity = 2 + 5 * (3 + 1)  # five steps: 100 .. 500/s
+    capacity = 2 + 5 * 3 + 1  # five steps of 3 s (100 .. 500/s) in one run, then one timeout of drain
     assert planned_s(config, params) == pytest.approx(2 * (health + capacity))  # type: ignore[arg-type]
-    expected = 2 * (health + capacity) * MARGIN_FACTOR + FIXED_MARGIN_S
+    retry = capacity  # one re-run of the longest scenario, should it be inconclusive
+    expected = (2 * (health + capacity) + retry) * MARGIN_FACTOR + FIXED_MARGIN_S
     assert run_deadline_s(config, params) == pytest.approx(expected)  # type: ignore[arg-type]
+    no_retry = dataclasses.replace(config, retry_inconclusive=0)
+    assert run_deadline_s(no_retry, params) == pytest.approx(  # type: ignore[arg-type]
+        2 * (health + capacity) * MARGIN_FACTOR + FIXED_MARGIN_S)
 
 
 def test_a_configured_deadline_wins(tmp_path: Path) -> None:
@@ -90,3 +95,21 @@ def test_watchdog_does_nothing_when_the_run_ends_in_time() -> None:
         pass
     time.sleep(0.4)
     assert not watchdog.expired
+
+
+def test_a_deadline_that_strikes_while_the_watchdog_starts_leaves_no_hard_stop_behind() -> None:
+    """A deadline of ~0 s: the soft stop's SIGINT may land inside ``__enter__``; the process must live on."""
+    program = textwrap.dedent("""
+        import time
+        from hftperf.cli.deadline import Watchdog
+        for _ in range(300):
+            try:
+                with Watchdog(0.0, grace_s=0.2):
+                    time.sleep(0.002)
+            except KeyboardInterrupt:
+                pass
+        time.sleep(0.6)  # a hard stop left running would end the process (exit 2) by now
+        print("alive", flush=True)
+    """)
+    done = subprocess.run([sys.executable, "-c", program], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0 and "alive" in done.stdout, (done.returncode, done.stderr[-500:])

@@ -31,9 +31,9 @@ from hftperf.result import (
     error_rate,
     load_result,
     save_result,
-    scenario_result_from_load,
     validate_document,
 )
+from hftperf.scenario_results import scenario_result_from_load
 from hftperf.schemas import RESULT_SCHEMA_FILE, load_schema
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -85,14 +85,20 @@ def test_scenario_from_load_carries_the_counts_and_histograms(load: LoadResult) 
     assert scenario.latency_us == load.latency.summary_us()
     assert scenario.histogram is not None
     assert LatencyHistogram.decode(scenario.histogram) == load.latency
-    assert load.schedule_lag is not None
-    assert LatencyHistogram.decode(scenario.extra_histograms["schedule_lag"]) == load.schedule_lag
-    assert scenario.extra_out_of_range == {"schedule_lag": 0} and scenario.out_of_range == 0
+    assert load.pacer_lag is not None and load.connection_wait is not None
+    assert LatencyHistogram.decode(scenario.extra_histograms["pacer_lag"]) == load.pacer_lag
+    assert LatencyHistogram.decode(scenario.extra_histograms["connection_wait"]) == load.connection_wait
+    assert scenario.extra_out_of_range == {"pacer_lag": 0, "connection_wait": 0} and scenario.out_of_range == 0
     figures = scenario.figures
     assert figures["error_rate"] == error_rate(load.failed, load.requests)
     assert figures["offered_rate_rps"] == 400 and figures["connections"] == 2 and figures["workers"] == 1
     assert figures["warmup_requests"] == load.warmup_requests and figures["not_sent"] == load.not_sent
-    assert figures["schedule_lag_us"] == load.schedule_lag.summary_us()
+    assert figures["pacer_lag_us"] == load.pacer_lag.summary_us()
+    assert figures["connection_wait_us"] == load.connection_wait.summary_us()
+    assert figures["connection_waits"] == load.connection_waits and figures["censored"] == load.censored
+    assert figures["loadgen_cpu_s"] > 0 and 0 < figures["loadgen_cpu_share"] < 2
+    assert len(figures["instrument_intervals"]) == len(load.intervals) > 0
+    assert all(i["load_1m"] is not None for i in figures["instrument_intervals"])
     assert scenario.passed and not scenario.interrupted and scenario.repeat_index == 2
 
 
@@ -222,7 +228,7 @@ def test_a_writer_dying_mid_write_keeps_the_old_result(
     save_result(run, tmp_path)
     before = (tmp_path / RESULT_FILE).read_bytes()
     real_fdopen = os.fdopen
-    monkeypatch.setattr("hftperf.result.os.fdopen", lambda fd, mode: _DiesHalfway(real_fdopen(fd, mode), error))
+    monkeypatch.setattr("hftperf.atomic.os.fdopen", lambda fd, mode: _DiesHalfway(real_fdopen(fd, mode), error))
     expected = DataError if isinstance(error, OSError) else KeyboardInterrupt
     with pytest.raises(expected) as caught:
         save_result(dataclasses.replace(run, label="lost"), tmp_path)
@@ -236,12 +242,13 @@ def test_a_writer_dying_mid_write_keeps_the_old_result(
 _KILLED_WRITER = """
 import sys, time
 from pathlib import Path
+import hftperf.atomic as atomic
 import hftperf.result as result
 run = result.load_result(Path(sys.argv[1]))
 def stall(fd):
     print("writing", flush=True)
     time.sleep(60)
-result.os.fsync = stall
+atomic.os.fsync = stall
 result.save_result(result.RunResult(**{**run.__dict__, "label": "lost"}), Path(sys.argv[1]))
 """
 
@@ -298,7 +305,7 @@ def test_missing_file_and_empty_directory(tmp_path: Path) -> None:
         ('{"schema": NaN}', "NaN is not a JSON number"),
         ("[1, 2]", "top level is a JSON list"),
         ("{}", 'no "schema" field'),
-        ('{"schema": "hftperf.result/2"}', "unsupported result schema 'hftperf.result/2'"),
+        ('{"schema": "hftperf.result/99"}', "unsupported result schema 'hftperf.result/99'"),
         ('{"schema": "pyperf/1.0"}', "unknown schema 'pyperf/1.0'"),
         ('{"schema": ["hftperf.result/1"]}', "unknown schema ['hftperf.result/1']"),
     ],

@@ -9,9 +9,10 @@ from pathlib import Path
 
 import pytest
 
+from hftperf.atomic import current_umask
 from hftperf.histogram import LatencyHistogram
 from hftperf.hlog import HlogWriter
-from hftperf.result import current_umask, load_result, save_result
+from hftperf.result import load_result, save_result
 
 SMALL = Path(__file__).resolve().parents[1] / "data" / "results-small"
 

@@ -205,3 +205,26 @@ def test_threshold_is_frozen_and_hashable() -> None:
 )
 def test_format_figure(metric: str, value: float | str | None, text: str) -> None:
     assert format_figure(metric, value) == text
+
+
+@pytest.mark.parametrize(
+    ("text", "metric", "kind", "limit"),
+    [
+        ("cancel.p99 < 20ms", "cancel.p99", "duration", 20_000.0),
+        ("submit.limit.p99.9 <= 5ms", "submit.limit.p99_9", "duration", 5_000.0),
+        ("amend.error_rate < 1%", "amend.error_rate", "fraction", 0.01),
+        ("stale_share < 2%", "stale_share", "fraction", 0.02),
+        ("queue_depth_us < 1ms", "queue_depth_us", "duration", 1_000.0),
+        ("fills_rps >= 100/s", "fills_rps", "rate", 100.0),
+    ],
+)
+def test_operation_and_unit_named_metrics(text: str, metric: str, kind: str, limit: float) -> None:
+    threshold = parse_threshold(text)
+    assert (threshold.metric, threshold.kind, threshold.limit) == (metric, kind, limit)
+    assert evaluate(threshold, None).note == f"{metric} was not measured"
+
+
+@pytest.mark.parametrize("text", ["stale < 1%", ".p99 < 1ms", "cancel.p98 < 1ms", "_us < 1ms"])
+def test_names_that_say_nothing_about_their_unit_are_refused(text: str) -> None:
+    with pytest.raises(ValueError, match=r"unknown metric|expected a threshold"):
+        parse_threshold(text)

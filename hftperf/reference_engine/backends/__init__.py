@@ -42,6 +42,7 @@ __all__ = [
 BACKENDS: dict[str, str] = {  # name -> "module:class", imported on use
     "local": "hftperf.reference_engine.backends.local:LocalStack",
     "docker": "hftperf.reference_engine.backends.docker:DockerStack",
+    "compose": "hftperf.stacks.compose:ComposeStack",
 }
 
 
@@ -87,4 +88,11 @@ def _attach_docker(name: str) -> Any:
         client = connect(timeout_s=10.0)
     except InfrastructureError:
         return None  # no daemon: there is no Docker stack to find
-    return DockerStack.attach(name, client) if find_stack_containers(client, name) else None
+    containers = find_stack_containers(client, name)
+    if not containers:
+        return None
+    if any(c.labels.get("hftperf.backend") == "compose" for c in containers):
+        from hftperf.stacks.compose import ComposeStack
+
+        return ComposeStack.attach(name, client)
+    return DockerStack.attach(name, client)

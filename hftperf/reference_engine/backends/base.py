@@ -12,6 +12,9 @@ from pathlib import Path
 from types import TracebackType
 from typing import Protocol
 
+from hftperf.addresses import target_addresses
+from hftperf.defaults import DEFAULT_BASE_IMAGE
+
 __all__ = [
     "DEFAULT_ENGINE_PORT",
     "DEFAULT_GATEWAY_PORT",
@@ -54,8 +57,18 @@ class StackConfig:
     gateway_args: tuple[str, ...] = ()  # extra flags for the gateway process (keepalive, ...)
     engine_args: tuple[str, ...] = ()  # extra flags for the engine process
     network: str = "host"  # Docker backend: 'host' or 'bridge' (ports published on 127.0.0.1)
-    base_image: str = "python:3.11-slim"  # Docker backend: image the stack image is built on
+    base_image: str = DEFAULT_BASE_IMAGE  # Docker backend: image the stack image is built on
     postgres_image: str = "postgres:16-bookworm"  # Docker backend with db 'postgres'
+    ephemeral: bool = False  # a run's throwaway stack: stop() also forgets it (no state file left behind)
+    # compose backend (hftperf.stacks.compose): the user's own services
+    compose_file: Path | None = None
+    service: str | None = None  # the HTTP target service
+    grpc_service: str | None = None  # the gRPC target service, if any
+    image_tag: str | None = None  # built images are tagged with this (a commit) and reused when present
+    source_commit: str | None = None  # the build context's commit when it is an export, not a checkout
+    remap_ports: bool = False  # publish every port on a free host port (two stacks side by side)
+    build_args: tuple[tuple[str, str], ...] = ()  # added to every service's build args (BASE_IMAGE, ...)
+    image: str | None = None  # docker backend: run this stack image (a revision's) instead of building one
 
     def resolved_state_dir(self) -> Path:
         """The state directory this stack uses."""
@@ -72,6 +85,11 @@ class StackEndpoints:
 
     gateway_url: str  # e.g. http://127.0.0.1:8080
     engine_target: str  # e.g. 127.0.0.1:50051
+
+    @property
+    def targets(self) -> dict[str, str]:
+        """Protocol -> address: "http" the gateway, "grpc" the engine (when the stack has one)."""
+        return target_addresses(self.gateway_url, self.engine_target)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -108,8 +126,9 @@ class StackBackend(Protocol):
         """Start every component, wait until healthy, return the endpoints."""
         ...
 
-    def stop(self) -> None:
-        """Stop every component started, leaving no process or listening port behind."""
+    def stop(self, volumes: bool = False) -> None:
+        """Stop every component started, leaving no process or listening port behind (``volumes``: remove
+        the stack's volumes too, where it has them)."""
         ...
 
     def status(self) -> StackStatus:
@@ -120,6 +139,18 @@ class StackBackend(Protocol):
         """Where the stack is (or would be) reachable."""
         ...
 
+    def components(self) -> list[str]:
+        """The names ``logs`` takes (the bundled stack's engine and gateway, a compose file's services)."""
+        ...
+
+    def logs(self, component: str, lines: int) -> str:
+        """The last ``lines`` lines of a component's log ('' when it has none)."""
+        ...
+
+    def log_source(self, component: str) -> str:
+        """Where that log is, for a heading (a file, a container)."""
+        ...
+
 
 class StackLifecycle:
     """``with stack as endpoints:`` for any backend: start on entry, stop on exit (also on errors)."""
@@ -128,7 +159,7 @@ class StackLifecycle:
         """Start every component (each backend defines it)."""
         raise NotImplementedError
 
-    def stop(self) -> None:
+    def stop(self, volumes: bool = False) -> None:
         """Stop every component (each backend defines it)."""
         raise NotImplementedError
 

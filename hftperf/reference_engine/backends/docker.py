@@ -10,8 +10,6 @@ gateway reaches the engine by container name). SQLite lives on a named volume.
 from __future__ import annotations
 
 import contextlib
-import datetime
-import socket
 import time
 from typing import Any
 
@@ -23,9 +21,9 @@ from hftperf.reference_engine.backends.base import (
     StackLifecycle,
     StackStatus,
 )
-from hftperf.reference_engine.backends.docker_client import connect, docker_errors
+from hftperf.reference_engine.backends.docker_client import connect, docker_errors, free_port, utc_now
 from hftperf.reference_engine.backends.docker_image import ensure_image
-from hftperf.reference_engine.backends.local import port_in_use
+from hftperf.reference_engine.backends.processes import port_in_use
 from hftperf.reference_engine.healthcheck import engine_healthy, gateway_healthy
 
 __all__ = ["LABEL", "NETWORK_MODES", "DockerStack", "find_stack_containers"]
@@ -39,16 +37,6 @@ _PG_USER = "hftperf"
 _PG_PASSWORD = "hftperf"  # a throwaway database inside a private stack
 _ENGINE_MODULE = "hftperf.reference_engine.engine"
 _GATEWAY_MODULE = "hftperf.reference_engine.gateway"
-
-
-def _utc_now() -> str:
-    return datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds")
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def find_stack_containers(client: Any, name: str) -> list[Any]:
@@ -72,7 +60,7 @@ class DockerStack(StackLifecycle):
         self.data_dir = config.resolved_data_dir()  # unused by containers (their data is on a volume)
         self.data_volume = f"hftperf-{config.name}-data"
         self._prefix = f"hftperf-{config.name}"
-        self._started_at = _utc_now()
+        self._started_at = utc_now()
 
     # -- construction from another shell ------------------------------------------------------
     @classmethod
@@ -116,7 +104,7 @@ class DockerStack(StackLifecycle):
                     f"port {port} on 127.0.0.1 is already in use (wanted for the {component}); "
                     f"free it or choose another with --{component}-port"
                 )
-        image = ensure_image(self.client, self.config.base_image)
+        image = self.config.image or ensure_image(self.client, self.config.base_image)
         try:
             if self.config.network == "bridge":
                 with docker_errors(f"creating network {self._prefix}"):
@@ -166,6 +154,14 @@ class DockerStack(StackLifecycle):
             running=len(rows) == len(COMPONENTS) and all(r.healthy for r in rows), processes=tuple(rows),
             data_dir=self.data_dir, started_at=self._started_at,
         )  # fmt: skip
+
+    def components(self) -> list[str]:
+        """engine and gateway."""
+        return list(COMPONENTS)
+
+    def log_source(self, component: str) -> str:
+        """The component's container."""
+        return f"container hftperf-{self.config.name}-{component}"
 
     def logs(self, component: str, lines: int) -> str:
         """The last ``lines`` lines of a component's container log ('' when it has none)."""
@@ -258,7 +254,7 @@ class DockerStack(StackLifecycle):
                         f"PostgreSQL image {c.postgres_image} is not present and cannot be pulled ({reason}); "
                         "load one with `docker load` or use --db with a postgresql:// DSN"
                     ) from None
-        port = _free_port() if c.network == "host" else 5432
+        port = free_port() if c.network == "host" else 5432
         command = ["postgres", "-c", f"port={port}"]
         if c.network == "host":
             command += ["-c", "listen_addresses=127.0.0.1"]

@@ -15,7 +15,7 @@ from typing import Any
 
 from hftperf.errors import InfrastructureError
 
-__all__ = ["connect", "daemon_address", "docker_errors"]
+__all__ = ["connect", "daemon_address", "docker_errors", "free_port", "utc_now"]
 
 _PORT_CONFLICT = re.compile(r"port is already allocated|address already in use", re.IGNORECASE)
 _DEFAULT_SOCKET = "unix:///var/run/docker.sock"
@@ -82,3 +82,19 @@ def connect(timeout_s: float = 60.0) -> Any:
     except Exception as exc:  # requests' connection errors, a bad DOCKER_HOST URL
         raise _unreachable(exc) from None
     return client
+
+
+def utc_now() -> str:
+    """The current UTC time as ISO-8601 seconds: the start time the stacks' labels record."""
+    import datetime
+
+    return datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds")
+
+
+def free_port() -> int:
+    """A loopback port nothing listens on (just released), for a container's published port."""
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])

@@ -20,16 +20,17 @@ from pathlib import Path
 from typing import Any
 
 import hftperf
+from hftperf.defaults import DEFAULT_BASE_IMAGE, OFFLINE_BASE_IMAGE
 from hftperf.errors import InfrastructureError
 from hftperf.reference_engine.backends.docker_client import docker_errors
 
-__all__ = ["DEFAULT_BASE_IMAGE", "IMAGE_REPOSITORY", "OFFLINE_BASE_HINT", "ensure_image", "image_tag", "source_tree"]
+__all__ = ["DEFAULT_BASE_IMAGE", "IMAGE_REPOSITORY", "OFFLINE_BASE_HINT", "ensure_image", "ensure_revision_image",
+           "image_tag", "source_tree"]
 
-DEFAULT_BASE_IMAGE = "python:3.11-slim"
 IMAGE_REPOSITORY = "hftperf-stack"
 OFFLINE_BASE_HINT = (
     "create one without a registry with scripts/docker-offline-base.sh (debootstrap + docker import, "
-    "tag hftperf-base:bookworm) and pass --base-image hftperf-base:bookworm"
+    f"tag {OFFLINE_BASE_IMAGE}) and pass --base-image {OFFLINE_BASE_IMAGE}"
 )
 _PIP_TIMEOUT_S = 900.0
 _BUILD_TIMEOUT_S = 900
@@ -91,9 +92,9 @@ def _copy_source(root: Path, into: Path) -> Path:
     return into
 
 
-def _build_wheels(into: Path) -> None:
+def _build_wheels(into: Path, root: Path | None = None) -> None:
     """``pip wheel`` hftperf (with the postgres extra) and all its dependencies into ``into``."""
-    root = source_tree()
+    root = root if root is not None else source_tree()
     if root is not None:
         requirement = f"{_copy_source(root, into.parent / 'source')}[postgres]"
     else:
@@ -145,3 +146,36 @@ def _remove_superseded(client: Any, tag: str, base_image: str) -> None:
         for old in (t for t in image.tags if t != tag):
             with contextlib.suppress(docker.errors.APIError):  # in use by a container: keep it
                 client.images.remove(old, noprune=False)
+
+
+def ensure_revision_image(client: Any, base_image: str, root: Path, tag: str,
+                          rebuild: bool = False) -> tuple[str, bool]:
+    """The stack image of the hftperf source tree ``root`` (a revision's export) as ``tag``; (tag, built now).
+
+    ``tag`` names a commit, so an image already present is that revision's and is reused
+    (unless ``rebuild``: a working tree).
+    """
+    import docker.errors
+
+    with docker_errors(f"image {tag}"):
+        try:
+            client.images.get(tag)
+            if not rebuild:
+                return tag, False
+        except docker.errors.ImageNotFound:
+            pass
+    _base_image_id(client, base_image)
+    context = Path(tempfile.mkdtemp(prefix="hftperf-image-"))
+    try:
+        (context / "Dockerfile").write_bytes(_dockerfile())
+        _build_wheels(context / "wheels", root)
+        shutil.rmtree(context / "source", ignore_errors=True)
+        with docker_errors(f"building image {tag} from {base_image}"):
+            client.images.build(
+                path=str(context), tag=tag, buildargs={"BASE_IMAGE": base_image}, rm=True, forcerm=True,
+                pull=False, network_mode="none", timeout=_BUILD_TIMEOUT_S,
+                labels={"hftperf.base_image": base_image, "hftperf.revision": tag},
+            )  # fmt: skip
+    finally:
+        shutil.rmtree(context, ignore_errors=True)
+    return tag, True

@@ -2,7 +2,8 @@
 
 Each process runs in its own session (process group) so that ``stop`` reaches uvicorn's
 worker processes too, and so that a stack started by ``hftperf stack up`` outlives the CLI.
-The state file (pids, ports, logs, command lines) lets another shell inspect or stop it.
+The state file (pids, ports, logs, command lines) lets another shell inspect or stop it. The
+process groups, ports and logs themselves are read and signalled through :mod:`.processes`.
 """
 
 from __future__ import annotations
@@ -10,19 +11,17 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import datetime
-import errno
 import json
 import os
-import re
-import signal
-import socket
 import subprocess
 import sys
 import time
 from pathlib import Path
 from typing import Any
 
+from hftperf.atomic import write_atomically
 from hftperf.errors import InfrastructureError, UsageError
+from hftperf.redact import redact_text
 from hftperf.reference_engine.backends.base import (
     ProcessStatus,
     StackConfig,
@@ -30,7 +29,15 @@ from hftperf.reference_engine.backends.base import (
     StackLifecycle,
     StackStatus,
 )
-from hftperf.reference_engine.bind import socket_family, url_host
+from hftperf.reference_engine.backends.processes import (
+    group_alive,
+    is_ours,
+    port_in_use,
+    read_log_tail,
+    stop_group,
+    wait_port_free,
+)
+from hftperf.reference_engine.bind import url_host
 from hftperf.reference_engine.healthcheck import engine_healthy, gateway_healthy
 
 __all__ = ["COMPONENTS", "LocalStack", "port_in_use", "read_log_tail", "state_path"]
@@ -38,9 +45,7 @@ __all__ = ["COMPONENTS", "LocalStack", "port_in_use", "read_log_tail", "state_pa
 COMPONENTS = ("engine", "gateway")  # start order; stop order is the reverse
 _MODULES = {"engine": "hftperf.reference_engine.engine", "gateway": "hftperf.reference_engine.gateway"}
 _STATE_SCHEMA = "hftperf.stack-state/1"
-_POLL_S = 0.05
 _LOG_TAIL_LINES = 20
-_DSN_PASSWORD = re.compile(r"(://[^:/@\s]+:)[^@\s]+@")  # keep database passwords out of logs
 
 
 def state_path(name: str, state_dir: Path) -> Path:
@@ -48,79 +53,8 @@ def state_path(name: str, state_dir: Path) -> Path:
     return state_dir / f"{name}.json"
 
 
-def read_log_tail(path: Path, lines: int, start_offset: int = 0) -> str:
-    """The last ``lines`` lines of a log file after byte ``start_offset`` ('' when missing)."""
-    try:
-        with path.open("rb") as f:
-            f.seek(0, os.SEEK_END)
-            f.seek(max(start_offset, f.tell() - 256 * max(lines, 1)))
-            text = f.read().decode(errors="replace")
-    except FileNotFoundError:
-        return ""
-    return "\n".join(text.splitlines()[-lines:]) if lines > 0 else ""
-
-
 def _utc_now() -> str:
     return datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds")
-
-
-def port_in_use(host: str, port: int) -> bool:
-    """True when something listens on ``host:port`` (TIME_WAIT leftovers do not count)."""
-    # SO_REUSEADDR: ignore TIME_WAIT leftovers of a stack just stopped, fail only on a listener.
-    with socket.socket(socket_family(host), socket.SOCK_STREAM) as sock:
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            sock.bind((host.strip("[]"), port))
-        except socket.gaierror as exc:
-            raise InfrastructureError(f"cannot listen on {host!r}: {exc.strerror}") from None
-        except OSError as exc:
-            if exc.errno in (errno.EADDRNOTAVAIL, errno.EAFNOSUPPORT):
-                reason = (exc.strerror or str(exc)).lower()
-                raise InfrastructureError(
-                    f"cannot listen on {host}: it is not an address of this machine ({reason}); "
-                    f"use --host 127.0.0.1 (the default) or one of this machine's addresses"
-                ) from None
-            return True
-    return False
-
-
-def _proc_stat(pid: int) -> tuple[str, int] | None:
-    """(state letter, process group) of a live pid from /proc, or None."""
-    try:
-        text = Path(f"/proc/{pid}/stat").read_text()
-    except (FileNotFoundError, ProcessLookupError, PermissionError):
-        return None
-    fields = text[text.rindex(")") + 2 :].split()
-    return fields[0], int(fields[2])
-
-
-def _group_alive(pgid: int) -> bool:
-    """True while any non-zombie process of the group exists (uvicorn workers included)."""
-    with contextlib.suppress(ChildProcessError, OSError):
-        os.waitpid(pgid, os.WNOHANG)  # reap our own child, if it is one
-    if not Path("/proc").is_dir():  # not Linux: the signal-0 probe is the best we have
-        try:
-            os.killpg(pgid, 0)
-        except (ProcessLookupError, PermissionError):
-            return False
-        return True
-    for entry in os.scandir("/proc"):
-        if entry.name.isdigit():
-            stat = _proc_stat(int(entry.name))
-            if stat is not None and stat[1] == pgid and stat[0] != "Z":
-                return True
-    return False
-
-
-def _is_ours(pid: int, component: str) -> bool:
-    """Guard against a recycled pid: the leader, if alive, must be our module."""
-    try:
-        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
-    except (FileNotFoundError, ProcessLookupError):
-        return True  # leader gone: only its group (our workers) can be left
-    except PermissionError:
-        return False
-    return not cmdline or _MODULES[component].encode() in cmdline  # empty: a zombie leader
 
 
 class LocalStack(StackLifecycle):
@@ -213,14 +147,33 @@ class LocalStack(StackLifecycle):
             raise
         return self.endpoints()
 
-    def stop(self) -> None:
-        """Stop gateway then engine: SIGTERM, wait, SIGKILL after the timeout; free the ports."""
+    def components(self) -> list[str]:
+        """engine and gateway, in start order."""
+        return list(COMPONENTS)
+
+    def logs(self, component: str, lines: int) -> str:
+        """The last ``lines`` lines of a component's log file."""
+        return read_log_tail(self.log_path(component), lines)
+
+    def log_source(self, component: str) -> str:
+        """The component's log file."""
+        return str(self.log_path(component))
+
+    def stop(self, volumes: bool = False) -> None:
+        """Stop gateway then engine: SIGTERM, wait, SIGKILL after the timeout; free the ports.
+
+        ``volumes`` is for Docker stacks: a UsageError here (the data stays in the data directory).
+        """
+        if volumes:
+            raise UsageError(f"--volumes is for Docker stacks; the local stack keeps its data in {self.data_dir}")
         self._refresh()
         procs = self._state.get("processes", {})
         for component in reversed(COMPONENTS):
             if component in procs:
                 self._terminate(component, int(procs[component]["pid"]))
-        if self._state:
+        if self.config.ephemeral:
+            self.state_file.unlink(missing_ok=True)
+        elif self._state:
             self._state["stopped_at"] = _utc_now()
             self._write_state()
 
@@ -235,7 +188,7 @@ class LocalStack(StackLifecycle):
             if component not in procs:
                 continue
             info = procs[component]
-            alive = not stopped and _group_alive(int(info["pid"])) and _is_ours(int(info["pid"]), component)
+            alive = not stopped and group_alive(int(info["pid"])) and is_ours(int(info["pid"]), _MODULES[component])
             healthy = alive and self._healthy(component, 1.0)
             pid, port = int(info["pid"]), int(info["port"])
             rows.append(ProcessStatus(component, pid, port, alive, healthy, Path(info["log"])))
@@ -304,7 +257,7 @@ class LocalStack(StackLifecycle):
         env = {**os.environ, "PYTHONUNBUFFERED": "1"}
         with log.open("ab") as log_file:
             self._log_offsets[component] = log_file.tell()
-            shown = _DSN_PASSWORD.sub(r"\1***@", " ".join(argv))
+            shown = redact_text(" ".join(argv))  # keep database passwords out of logs
             log_file.write(f"--- {_utc_now()} starting: {shown}\n".encode())
             log_file.flush()
             proc = subprocess.Popen(
@@ -341,28 +294,19 @@ class LocalStack(StackLifecycle):
 
     def _any_alive(self) -> bool:
         procs = self._state.get("processes", {})
-        return any(_group_alive(int(p["pid"])) and _is_ours(int(p["pid"]), c) for c, p in procs.items())
+        return any(group_alive(int(p["pid"])) and is_ours(int(p["pid"]), _MODULES[c]) for c, p in procs.items())
 
     def _terminate(self, component: str, pgid: int) -> None:
-        if not _is_ours(pgid, component):
+        if not is_ours(pgid, _MODULES[component]):
             return  # the pid was recycled by an unrelated process: leave it alone
-        for sig, wait_s in ((signal.SIGTERM, self.config.stop_timeout_s), (signal.SIGKILL, 5.0)):
-            if not _group_alive(pgid):
-                break
-            with contextlib.suppress(ProcessLookupError, PermissionError):
-                os.killpg(pgid, sig)
-            deadline = time.monotonic() + wait_s
-            while _group_alive(pgid) and time.monotonic() < deadline:
-                time.sleep(_POLL_S)
+        stop_group(pgid, self.config.stop_timeout_s)
         if (child := self._children.pop(component, None)) is not None:
             with contextlib.suppress(subprocess.TimeoutExpired):
                 child.wait(timeout=1.0)
-        if _group_alive(pgid):
+        if group_alive(pgid):
             raise InfrastructureError(f"{component} (process group {pgid}) survived SIGKILL")
         port = self.config.engine_port if component == "engine" else self.config.gateway_port
-        deadline = time.monotonic() + 5.0
-        while port_in_use(self.config.host, port) and time.monotonic() < deadline:
-            time.sleep(_POLL_S)
+        wait_port_free(self.config.host, port)
 
     def _refresh(self) -> None:
         # Another handle (another shell, or restart()) may have replaced a pid since.
@@ -379,8 +323,5 @@ class LocalStack(StackLifecycle):
     def _write_state(self) -> None:
         # Atomic replace, so that another shell never reads half a file.
         self.state_file.parent.mkdir(parents=True, exist_ok=True)
-        tmp = self.state_file.with_suffix(f".tmp{os.getpid()}")
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)  # may hold a database DSN
-        with os.fdopen(fd, "w") as f:
-            f.write(json.dumps(self._state, indent=2) + "\n")
-        os.replace(tmp, self.state_file)
+        # 0600: may hold a database DSN
+        write_atomically(self.state_file, (json.dumps(self._state, indent=2) + "\n").encode(), mode=0o600)

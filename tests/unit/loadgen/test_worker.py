@@ -7,7 +7,7 @@ import asyncio
 from hftperf.histogram import LatencyHistogram
 from hftperf.loadgen.fake import FakeTransport
 from hftperf.loadgen.plan import LoadPlan
-from hftperf.loadgen.recorder import IntervalSample
+from hftperf.loadgen.recorder import ERROR_SLOTS, IntervalSample
 from hftperf.loadgen.request import RequestSpec
 from hftperf.loadgen.result import Aggregator
 from hftperf.loadgen.runner import new_event_loop
@@ -48,18 +48,48 @@ def test_open_loop_sends_every_scheduled_request_in_order() -> None:
     assert 1_000 <= latency.value_at_percentile(50) <= 4_000
 
 
-def test_open_loop_measures_from_intended_time_when_connections_run_out() -> None:
-    # One connection, 100 ms service time, 50 requests/s asked: the backlog grows, and the
-    # latency of each request includes the time it waited for the connection.
+def _merged(samples: list[IntervalSample], field: str) -> LatencyHistogram:
+    total = LatencyHistogram()
+    for sample in samples:
+        text = getattr(sample, field)
+        if text is not None:
+            total.merge(LatencyHistogram.decode(text))
+    return total
+
+
+def test_open_loop_sends_the_backlog_and_measures_it_from_intended_time() -> None:
+    # One connection, 100 ms service time, 50 requests/s asked for 1 s: 10 fit in the period,
+    # the other 40 wait for the connection and go out after it, each timed from its due time.
     plan = LoadPlan(RequestSpec(URL), connections=1, duration_s=1.0, warmup_s=0.0, rate_per_s=50)
     samples, summary = _run(plan, FakeTransport(1, latency_s=0.1))
+    assert sum(s.sent for s in samples) == sum(s.ok for s in samples) == 50
+    assert summary.not_sent == 0 and summary.in_flight == 0
+    assert 3.5 <= summary.drain_s <= 4.5  # 4 s of backlog after the end
+    latency = _merged(samples, "latency")
+    assert latency.total_count == 50
+    assert 3_800_000 <= latency.max_us <= 4_400_000  # the last one was due at 0.98 s, answered at ~5 s
+    assert sum(s.connection_waits for s in samples) >= 45  # every request after the first few waited
+    wait, lag = _merged(samples, "connection_wait"), _merged(samples, "pacer_lag")
+    assert wait.total_count == lag.total_count == 50
+    assert wait.max_us >= 3_700_000  # the wait is the target's ...
+    assert lag.value_at_percentile(99) < 20_000  # ... and none of it is blamed on the pacer
+
+
+def test_what_the_backlog_cannot_send_in_one_timeout_is_censored() -> None:
+    plan = LoadPlan(RequestSpec(URL), connections=1, duration_s=1.0, warmup_s=0.0, rate_per_s=50, timeout_s=0.5)
+    samples, summary = _run(plan, FakeTransport(1, latency_s=0.1))
     sent = sum(s.sent for s in samples)
-    assert 9 <= sent <= 11
-    assert summary.not_sent == 50 - sent
-    latency = LatencyHistogram()
-    for sample in samples:
-        latency.merge(LatencyHistogram.decode(sample.latency))
-    assert latency.max_us > 500_000  # the last ones waited most of the second
+    assert 13 <= sent <= 17  # 1.5 s of one connection at 100 ms each
+    not_sent = sum(s.errors[ErrorClass.NOT_SENT] for s in samples)
+    assert summary.not_sent == not_sent == 50 - sent
+    timeouts = sum(s.errors[ErrorClass.TIMEOUT] for s in samples)  # in flight at the cut-off
+    assert timeouts <= 1 and summary.in_flight == 0
+    censored = sum(s.censored for s in samples)
+    assert censored == not_sent + timeouts
+    latency = _merged(samples, "latency")
+    assert latency.total_count == sum(s.ok for s in samples) + censored  # every due request is in it
+    # the never-sent were due before the end and waited until the cut-off: at least the timeout
+    assert latency.value_at_percentile(100.0 * (50 - not_sent) / 50) >= 480_000
 
 
 def test_errors_are_counted_by_class() -> None:
@@ -92,7 +122,8 @@ def test_aggregator_merges_k_workers_like_one_histogram() -> None:
             for value in values:
                 part.record(value)
                 everything.record(value)
-            aggregator.add(IntervalSample(index, float(index), 1.0, 50, 50, (0,) * 10, part.encode(), None))
+            aggregator.add(IntervalSample(index, float(index), 1.0, 50, 50, (0,) * ERROR_SLOTS, part.encode(), None,
+                                          None))
     result = aggregator.result([WorkerSummary(0, 0, 0, 4.0, False)] * 3)
     assert result.latency == everything
     assert result.requests == result.ok == 600

@@ -99,3 +99,14 @@ def test_report_cli_missing_and_corrupt_result_exit_2_with_one_line(tmp_path: Pa
     corrupt = _hftperf(str(tmp_path))
     assert corrupt.returncode == 2
     assert corrupt.stderr.strip().count("\n") == 0 and "not valid JSON" in corrupt.stderr
+
+
+def test_stack_services_that_died_are_named_under_the_verdict() -> None:
+    import dataclasses
+
+    run = load_result(SMALL)
+    line = "service api exited with status 3; last log lines: fatal: out of memory"
+    text = render_markdown(dataclasses.replace(run, environment={**run.environment, "stack_failures": [line]}))
+    head = text.split("## Targets", 1)[0]
+    assert "Stack services that stopped during the run" in head and f"- {line}" in head
+    assert "Stack services" not in render_markdown(run)

@@ -6,7 +6,6 @@ import dataclasses
 import struct
 import time
 from pathlib import Path
-from typing import Any
 
 import pytest
 from support.servers import behaviour_server
@@ -15,7 +14,9 @@ from hftperf.histogram import LatencyHistogram
 from hftperf.hlog import HlogWriter
 from hftperf.loadgen import LoadPlan, RequestSpec, run_load
 from hftperf.reports.plots import capacity_plot, percentile_plot, plot_key, timeline_plot, write_plots
-from hftperf.result import RunResult, ScenarioResult, ThresholdResult, build_run_result, scenario_result_from_load
+from hftperf.result import RunResult, ScenarioResult, ThresholdResult, build_run_result
+from hftperf.scenario_results import scenario_result_from_load
+from hftperf.shapes import CapacityFigures, CurveStep
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
@@ -79,10 +80,16 @@ def test_write_plots_leaves_no_open_figures(results: tuple[Path, RunResult], tmp
     assert plt.get_fignums() == before
 
 
-def test_percentile_plot_with_schedule_lag_and_thresholds(results: tuple[Path, RunResult], tmp_path: Path) -> None:
+def test_percentile_plot_with_pacer_lag_wait_and_thresholds(results: tuple[Path, RunResult], tmp_path: Path) -> None:
     orders = results[1].scenarios[0]
-    assert "schedule_lag" in orders.extra_histograms
+    assert {"pacer_lag", "connection_wait"} <= set(orders.extra_histograms)
     _assert_png(percentile_plot(orders, tmp_path / "p.png"))
+
+
+def test_percentile_plot_of_a_result_from_before_the_split(results: tuple[Path, RunResult], tmp_path: Path) -> None:
+    orders = results[1].scenarios[0]
+    old = dataclasses.replace(orders, extra_histograms={"schedule_lag": orders.extra_histograms["pacer_lag"]})
+    _assert_png(percentile_plot(old, tmp_path / "p.png"))
 
 
 def test_percentile_plot_without_histogram_is_an_error(results: tuple[Path, RunResult], tmp_path: Path) -> None:
@@ -95,9 +102,8 @@ def test_timeline_plot(results: tuple[Path, RunResult], tmp_path: Path) -> None:
 
 
 def test_capacity_plot_without_slo_or_knee(tmp_path: Path) -> None:
-    curve: list[dict[str, Any]] = [{"rate_rps": 100.0, "p50_us": 500, "p99_us": 900, "passed": True},
-             {"rate_rps": 200.0, "p50_us": None, "p99_us": None, "passed": False}]
-    _assert_png(capacity_plot(curve, None, None, tmp_path / "c.png"))
+    curve = (CurveStep(100.0, p50_us=500, p99_us=900, passed=True), CurveStep(200.0, passed=False))
+    _assert_png(capacity_plot(CapacityFigures(None, None, curve), tmp_path / "c.png"))
 
 
 def test_plot_key_names_repeats() -> None:

@@ -1,0 +1,1 @@
+"""An example hftperf scenario plug-in (see hftperf's docs/plugins.md)."""
