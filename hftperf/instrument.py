@@ -11,6 +11,13 @@ all read the same sentence from the same file). Two lags tell two stories:
 
 The bound is ``max(max_pacer_lag, 10% of the p50 latency)``; ``max_pacer_lag`` defaults to 1 ms
 (``[run] max_pacer_lag``).
+
+A third story is the machine's: *CPU steal* (``hftperf.loadgen.machine``) is time the hypervisor
+withheld from every process here, a local target included. A threshold is an absolute figure with
+no spread to judge that noise by, so a scenario measured while the steal of an interval exceeded
+``[run] max_steal`` (default 10%) has INCONCLUSIVE thresholds too (open and closed loop). A
+comparison judges noise from the spread of its own rounds or repeats, so ``compare`` and ``ab``
+leave out only samples whose pacer ran late (``Diagnosis.pacer_late``).
 """
 
 from __future__ import annotations
@@ -25,19 +32,25 @@ from hftperf.units import format_duration_us, format_rate
 
 __all__ = [
     "MAX_PACER_LAG_US",
+    "MAX_STEAL_SHARE",
     "PACER_LAG_FRACTION",
     "SATURATION_WAIT_SHARE",
+    "STEAL_NOTE_SHARE",
     "Diagnosis",
     "diagnose",
+    "inconclusive_reason",
     "is_saturated",
+    "machine_starved",
     "pacer_lag_bound_us",
 ]
 
 MAX_PACER_LAG_US = 1_000.0  # default floor of the pacer-lag bound ([run] max_pacer_lag)
 PACER_LAG_FRACTION = 0.10  # ... or 10% of the measured p50, whichever is larger
 SATURATION_WAIT_SHARE = 0.01  # connection waits on more than 1% of requests: the target is saturated
+STEAL_NOTE_SHARE = 0.02  # CPU steal worth naming in the evidence (a dedicated machine has none)
+MAX_STEAL_SHARE = 0.10  # default [run] max_steal: an interval's CPU steal above it starves the machine
 
-State = Literal["ok", "saturated", "fell_behind", "unknown"]
+State = Literal["ok", "saturated", "fell_behind", "machine_starved", "unknown"]
 
 
 def pacer_lag_bound_us(p50_us: float | None, floor_us: float = MAX_PACER_LAG_US) -> float:
@@ -66,13 +79,15 @@ class Diagnosis:
     cpu_s: float | None  # the load generator's user + system CPU over the run
     cpu_share: float | None  # ... as a share of one core
     load_1m: tuple[float, ...]  # the machine's 1-minute load average, per interval
+    steal: tuple[float, ...] = ()  # the machine's CPU steal share (hypervisor withheld), per interval
     # per interval: (start s, load generator CPU as a share of a core or None, machine load or None)
     intervals: tuple[tuple[float, float | None, float | None], ...] = ()
+    pacer_late: bool = False  # the pacer-lag quantile exceeded its bound (whatever the state says first)
 
     @property
     def inconclusive(self) -> bool:
-        """True when the load generator fell behind: the scenario's latencies do not measure the target."""
-        return self.state == "fell_behind"
+        """True when the load generator fell behind or the machine was starved: no verdict on the target."""
+        return self.state in ("fell_behind", "machine_starved")
 
     def evidence(self) -> str:
         """'load generator CPU 1.20 s (31% of a core); machine load 0.8-3.1' (what is known)."""
@@ -83,6 +98,8 @@ class Diagnosis:
         if self.load_1m:
             low, high = min(self.load_1m), max(self.load_1m)
             parts.append(f"machine load {low:.1f}" + (f"-{high:.1f}" if high - low >= 0.05 else ""))
+        if self.steal and max(self.steal) >= STEAL_NOTE_SHARE:
+            parts.append(f"CPU steal up to {100.0 * max(self.steal):.0f}% of an interval (the host withheld the CPU)")
         return "; ".join(parts)
 
     def to_dict(self) -> dict[str, Any]:
@@ -91,7 +108,7 @@ class Diagnosis:
                 "pacer_lag_p99_us": self.pacer_lag_p99_us, "bound_us": self.bound_us,
                 "connection_waits": self.connection_waits, "connection_wait_p99_us": self.connection_wait_p99_us,
                 "not_sent": self.not_sent, "served_rps": self.served_rps, "loadgen_cpu_s": self.cpu_s,
-                "loadgen_cpu_share": self.cpu_share, "load_1m": list(self.load_1m),
+                "loadgen_cpu_share": self.cpu_share, "load_1m": list(self.load_1m), "steal_share": list(self.steal),
                 "intervals": [{"start_s": start, "cpu_share": cpu, "load_1m": load}
                               for start, cpu, load in self.intervals]}
 
@@ -118,6 +135,32 @@ def _number(value: Any) -> float | None:
     return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
 
 
+def machine_starved(result: ScenarioResult, bound: float | None = None) -> str | None:
+    """Why the machine could not measure (CPU steal of an interval above ``bound``), or None.
+
+    ``bound`` defaults to the one recorded with the result (``figures.max_steal_share``), else 10%.
+    Results without a steal reading (another platform, or written before it) are never starved.
+    """
+    figures = result.figures
+    steal = _number(figures.get("steal_share_max"))
+    if steal is None:
+        return None
+    limit = bound if bound is not None else _number(figures.get("max_steal_share"))
+    limit = MAX_STEAL_SHARE if limit is None else limit
+    if steal <= limit:
+        return None
+    return (f"machine starved: the hypervisor withheld up to {100.0 * steal:.0f}% of the CPU time of an interval "
+            f"(CPU steal, bound {100.0 * limit:.0f}%) from every process here, target included; results INCONCLUSIVE")
+
+
+def inconclusive_reason(result: ScenarioResult) -> str:
+    """The sentence saying why an INCONCLUSIVE scenario is so (the diagnosis, else the machine's steal)."""
+    diagnosis = diagnose(result)
+    if diagnosis is not None and diagnosis.inconclusive:
+        return diagnosis.sentence
+    return machine_starved(result) or "the load generator fell behind"
+
+
 def diagnose(result: ScenarioResult, floor_us: float | None = None) -> Diagnosis | None:
     """The diagnosis of an open-loop scenario; None for closed loop or in-process scenarios.
 
@@ -137,6 +180,7 @@ def diagnose(result: ScenarioResult, floor_us: float | None = None) -> Diagnosis
     intervals = intervals if isinstance(intervals, list) else []
     rows = [i for i in intervals if isinstance(i, Mapping)]
     loads = tuple(float(i["load_1m"]) for i in rows if _number(i.get("load_1m")) is not None)
+    steal = tuple(float(i["steal_share"]) for i in rows if _number(i.get("steal_share")) is not None)
     series = tuple((_number(i.get("start_s")) or 0.0, _number(i.get("cpu_share")), _number(i.get("load_1m")))
                    for i in rows)
     waits = int(_number(figures.get("connection_waits")) or 0)  # figures are free-form: never trust a type
@@ -149,13 +193,18 @@ def diagnose(result: ScenarioResult, floor_us: float | None = None) -> Diagnosis
         scenario=result.name, state="ok", sentence="instrument OK", pacer_lag_p99_us=lag, bound_us=bound,
         connection_waits=waits, connection_wait_p99_us=_p99(figures.get("connection_wait_us")), not_sent=not_sent,
         served_rps=result.throughput_rps or None, cpu_s=_number(figures.get("loadgen_cpu_s")),
-        cpu_share=_number(figures.get("loadgen_cpu_share")), load_1m=loads, intervals=series,
+        cpu_share=_number(figures.get("loadgen_cpu_share")), load_1m=loads, steal=steal, intervals=series,
     )
     if not split:
         sentence = (f"schedule lag p99 {format_duration_us(lag or 0.0)}, recorded before pacer lag and connection "
                     "wait were separated: a saturated target and a late load generator cannot be told apart")
         return dataclasses.replace(diagnosis, state="unknown", sentence=sentence)
-    if lag is not None and lag > bound:
+    late = lag is not None and lag > bound
+    diagnosis = dataclasses.replace(diagnosis, pacer_late=late)
+    starved = machine_starved(result)
+    if starved is not None:  # the root cause when the pacer ran late too: the whole machine stood still
+        return dataclasses.replace(diagnosis, state="machine_starved", sentence=starved)
+    if lag is not None and late:
         # Exclusive: a load generator that ran late also read answers late, so its connections
         # looked busy; its connection waits say nothing about the target then.
         sentence = (f"load generator fell behind: pacer lag {quantile} {format_duration_us(lag)} "

@@ -41,7 +41,7 @@ def load_outcome(result: LoadResult, figures: Mapping[str, Any] | None = None) -
 
 def scenario_result(name: str, outcome: ScenarioOutcome, hlog: str | None = None, repeat_index: int = 0, *,
                     scenario_kind: str | None = None, thresholds: Sequence[Threshold] | None = None,
-                    max_pacer_lag_us: float | None = None,
+                    max_pacer_lag_us: float | None = None, max_steal_share: float | None = None,
                     redact_headers: Iterable[str] | None = None) -> ScenarioResult:
     """The result record of one scenario run.
 
@@ -58,7 +58,7 @@ def scenario_result(name: str, outcome: ScenarioOutcome, hlog: str | None = None
         result = dataclasses.replace(result, figures={**result.figures, "request": request})
     if thresholds is None:
         return result
-    return judged(result, thresholds, max_pacer_lag_us)
+    return judged(result, thresholds, max_pacer_lag_us, max_steal_share)
 
 
 def _recorded(name: str, outcome: ScenarioOutcome, hlog: str | None, repeat_index: int,
@@ -109,23 +109,28 @@ def threshold_results(verdicts: list[Verdict]) -> tuple[ThresholdResult, ...]:
     return tuple(results)
 
 
-def judged(result: ScenarioResult, thresholds: Sequence[Threshold], max_pacer_lag_us: float | None) -> ScenarioResult:
-    """The result with its thresholds evaluated, INCONCLUSIVE if the load generator fell behind.
+def judged(result: ScenarioResult, thresholds: Sequence[Threshold], max_pacer_lag_us: float | None,
+           max_steal_share: float | None = None) -> ScenarioResult:
+    """The result with its thresholds evaluated, INCONCLUSIVE if the load generator fell behind or the
+    machine was starved (``hftperf.instrument``).
 
-    ``max_pacer_lag_us``: the run's bound on pacer lag, recorded beside an open loop's lag.
+    ``max_pacer_lag_us``, ``max_steal_share``: the run's bounds, recorded beside what they judge.
     """
-    from hftperf.instrument import diagnose
+    from hftperf.instrument import diagnose, machine_starved
     from hftperf.thresholds import evaluate_all
 
     if "pacer_lag_us" in result.figures and max_pacer_lag_us is not None:  # the bound judged by
         result = dataclasses.replace(result, figures={**result.figures, "max_pacer_lag_floor_us": max_pacer_lag_us})
+    if result.figures.get("steal_share_max") is not None and max_steal_share is not None:
+        result = dataclasses.replace(result, figures={**result.figures, "max_steal_share": max_steal_share})
     figures: dict[str, Any] = dict(result.figures)
     figures.update(result.latency_us or {})
     figures["throughput_rps"] = result.throughput_rps
     verdicts = evaluate_all(thresholds, {k: v for k, v in figures.items() if _is_figure(v)})
     checked = result.with_thresholds(threshold_results(verdicts))
     diagnosis = diagnose(checked)
-    return checked.as_inconclusive() if diagnosis is not None and diagnosis.inconclusive else checked
+    starved = diagnosis.inconclusive if diagnosis is not None else machine_starved(checked) is not None
+    return checked.as_inconclusive() if starved else checked
 
 
 def _is_figure(value: Any) -> bool:
@@ -165,10 +170,11 @@ def scenario_result_from_load(
         "loadgen_cpu_s": load_result.cpu_s,
         "loadgen_cpu_share": load_result.cpu_core_share,
         "load_1m_max": load_result.load_1m_max,
+        "steal_share_max": load_result.steal_share_max,
         "instrument_intervals": [
             {"start_s": round(r.start_s, 3), "length_s": round(r.length_s, 3),
              "cpu_share": round(r.cpu_s / r.length_s, 4) if r.length_s > 0 else None,
-             "load_1m": r.load_1m, "connection_waits": r.connection_waits}
+             "load_1m": r.load_1m, "steal_share": r.steal_share, "connection_waits": r.connection_waits}
             for r in load_result.intervals
         ],
         **load_result.cluster_figures(),

@@ -24,7 +24,7 @@ from hftperf.defaults import DEFAULT_BASE_IMAGE
 from hftperf.environment import collect_environment, utc_now_iso
 from hftperf.errors import ConfigError, HftperfError
 from hftperf.hlog import HlogWriter
-from hftperf.instrument import diagnose
+from hftperf.instrument import inconclusive_reason
 from hftperf.loadgen import Executor, IntervalReport, check_reachable, open_executor
 from hftperf.redact import redact_url
 from hftperf.result import RunResult, ScenarioResult, build_run_result, save_result
@@ -274,8 +274,7 @@ def _run_with_retry(scenario: ScenarioConfig, params: Any, index: int, repeat_in
             break
         if kept is not None:
             kept.unlink(missing_ok=True)
-        diagnosis = diagnose(result)
-        earlier.append(diagnosis.sentence if diagnosis is not None else "inconclusive")
+        earlier.append(inconclusive_reason(result))
         result = retried
     extra: dict[str, Any] = {}
     if earlier:
@@ -324,7 +323,8 @@ def _run_one(scenario: ScenarioConfig, params: Any, index: int, repeat_index: in
         (out_dir / hlog_name).unlink(missing_ok=True)
     result = scenario_result(scenario.name, outcome, hlog_name if outcome.load else None, repeat_index,
                              scenario_kind=scenario.kind, thresholds=scenario.thresholds,
-                             max_pacer_lag_us=config.max_pacer_lag_us, redact_headers=config.redact_headers)
+                             max_pacer_lag_us=config.max_pacer_lag_us, max_steal_share=config.max_steal_share,
+                             redact_headers=config.redact_headers)
     if progress is not None:
         progress.scenario_finished(result)
     return result, outcome.interrupted

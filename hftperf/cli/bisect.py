@@ -3,10 +3,10 @@
 Each step builds and starts two revisions side by side (the ``ab --rev`` machinery: images cached
 per commit), the candidate against the known-good revision, and runs interleaved rounds: the drift
 between separate runs is what hides small regressions, interleaving cancels it. A step's verdict is
-the metric's ``ab`` verdict: a regression makes the candidate bad; no significant change makes it
-good only when its interval lies on good's side of the midpoint to bad (``compare.bisect_step``);
-anything else is re-run once with twice the rounds, then stops the search as inconclusive rather
-than guess. The first step checks good against bad itself, so a range without a regression says so.
+where its interval lies against the midpoint between good and bad (``compare.bisect_step``): wholly
+on good's side is good, wholly on bad's side is bad; anything else (straddling, starved, too few
+rounds) is re-run once with twice the rounds, then stops the search as inconclusive rather than
+guess. The first step checks good against bad itself, so a range without a regression says so.
 About log2(n) steps for n commits; every step is printed and, with ``--history``, recorded.
 """
 
@@ -135,6 +135,7 @@ def bisect(
             # a guess, and calling a bad commit good sends the search the wrong way
             verdict = Verdict.INSUFFICIENT.value
         interval = (e.ci_low, e.ci_high) if e else (None, None)
+        ab_verdict = verdict
         if reference:
             verdict = step_verdict(verdict, interval, reference[0])
         elif found:  # the first step: "no regression" must rule one out, not just fail to prove it
@@ -145,7 +146,9 @@ def bisect(
             change = f"{e.change:+.1f}%" if e and e.change is not None else "-"
             again = f" (re-run, {budget} rounds)" if budget != rounds else ""
             stdout.out(f"step {len(tested)}{again}: {candidate[:12]} {subject!r} vs good {good_rev.commit[:12]}: "
-                       f"{metric} {change} -> {verdict}", highlight=False)
+                       f"{metric} {change} -> {verdict}"
+                       + (f" (ab alone: {ab_verdict}; judged against half the range's change)"
+                          if ab_verdict != verdict else ""), highlight=False)
         if interrupted:
             raise KeyboardInterrupt
         return verdict

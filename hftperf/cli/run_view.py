@@ -10,6 +10,7 @@ from rich.text import Text
 
 from hftperf.cli.console import LiveLine
 from hftperf.config import ScenarioConfig
+from hftperf.instrument import machine_starved
 from hftperf.loadgen import IntervalReport
 from hftperf.result import RunResult, ScenarioResult
 from hftperf.thresholds import format_figure
@@ -61,7 +62,8 @@ class SuiteLive(LiveLine):
             return
         status = "[green]MEETS[/green]" if result.passed else "[red]FAILS[/red]"
         if result.inconclusive:
-            status = "[yellow]INCONCLUSIVE[/yellow] (load generator fell behind)"
+            why = "machine starved" if machine_starved(result) else "load generator fell behind"
+            status = f"[yellow]INCONCLUSIVE[/yellow] ({why})"
         self.console.print(f"{status}  {result.name}  {result.requests:,} requests", highlight=False)
 
 

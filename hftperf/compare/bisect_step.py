@@ -1,13 +1,15 @@
 """How one bisect step's A/B verdict moves the search: bad, good, or not decided.
 
-A step compares a candidate commit with the known-good one. ``ab``'s verdict alone is not enough
-to call a candidate *good*: "no significant change" only says the rounds did not prove a
-regression, and a regression smaller than the rounds can resolve looks like that too; calling
-such a candidate good sends the search past the culprit and names a wrong commit. So a candidate
-is good only when its confidence interval also lies on the good side of the midpoint between
-good and bad (half of the change the first step measured between them): it is measurably
-closer to good than to bad. Otherwise the step is undecided (the caller re-runs it with more
-rounds, then stops as inconclusive), which is never a wrong answer.
+A step compares a candidate commit with the known-good one, and the search needs to know which
+of the two known levels (good's, or bad's as the first step measured it) the candidate is at.
+``ab``'s significance test against good is not that question. "No significant change" only says
+the rounds did not prove a regression (a regression smaller than the rounds resolve looks the
+same); "regression" only says the candidate differs from good, and on a busy machine a build
+identical to good can differ by a few percent. Either taken alone sends the search past or short
+of the culprit and names a wrong commit. So a step classifies the candidate's confidence interval
+against the midpoint between good and bad (half the change the first step measured): wholly on
+good's side is good, wholly on bad's side is bad, straddling it is undecided (the caller re-runs
+the step with more rounds, then stops as inconclusive), which is never a wrong answer.
 """
 
 from __future__ import annotations
@@ -17,22 +19,30 @@ from hftperf.compare.stats import Verdict
 __all__ = ["range_verdict", "step_verdict"]
 
 _GOOD = (Verdict.UNCHANGED.value, Verdict.IMPROVEMENT.value)
+_UNDECIDED = (Verdict.INSUFFICIENT.value, Verdict.INCONCLUSIVE.value)
 
 
 def step_verdict(verdict: str, ci: tuple[float | None, float | None], bad_change: float | None) -> str:
-    """The search's verdict of a step: ``verdict`` (ab's), unless it says good without separation.
+    """The search's verdict of a step: bad (``regression``), good (``ab``'s own good verdict, else
+    ``no significant change``) or ``insufficient data``.
 
     ``ci`` is the candidate's change against good (percent, signed as measured); ``bad_change``
-    is the first step's change of bad against good (None: this is the first step itself).
+    is the first step's change of bad against good (None: this is the first step itself, whose
+    verdict is ``ab``'s). A verdict ``ab`` could not reach (starved, too few rounds) stays.
     """
-    if verdict not in _GOOD or bad_change is None or bad_change == 0:
+    if verdict in _UNDECIDED or bad_change is None or bad_change == 0:
         return verdict
     low, high = ci
     if low is None or high is None:
         return Verdict.INSUFFICIENT.value
-    midpoint = bad_change / 2.0
-    separated = high < midpoint if bad_change > 0 else low > midpoint
-    return verdict if separated else Verdict.INSUFFICIENT.value
+    if bad_change < 0:  # a metric that drops when worse (throughput): measure towards bad as positive
+        low, high = -high, -low
+    midpoint = abs(bad_change) / 2.0
+    if high < midpoint:
+        return verdict if verdict in _GOOD else Verdict.UNCHANGED.value
+    if low > midpoint:
+        return Verdict.REGRESSION.value
+    return Verdict.INSUFFICIENT.value
 
 
 def range_verdict(verdict: str, ci: tuple[float | None, float | None], tolerance: float,

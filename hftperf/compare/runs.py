@@ -63,11 +63,15 @@ def compare_samples(scenario: str, kind: str, base: ScenarioSamples, head: Scena
 
 
 def starved_reason(sides: Sequence[tuple[str, Sequence[ScenarioResult]]]) -> str | None:
-    """Why a comparison of these samples cannot be a verdict: the first sample whose load generator fell behind."""
+    """Why a comparison of these samples cannot be a verdict: the first sample whose load generator fell behind.
+
+    The machine's CPU steal alone does not void a sample here: a comparison judges machine noise by
+    the spread of its own rounds or repeats (``hftperf.instrument``).
+    """
     for side, results in sides:
         for result in results:
             diagnosis = diagnose(result)
-            if diagnosis is not None and diagnosis.inconclusive:
+            if diagnosis is not None and diagnosis.pacer_late:
                 repeat = f" (repeat {result.repeat_index + 1})" if len(results) > 1 else ""
                 return f"{side}{repeat}: {diagnosis.sentence}"
     return None

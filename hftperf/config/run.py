@@ -40,6 +40,8 @@ class RunSection:
     cluster: str | None = param(default=None, check=check_cluster)  # Dask scheduler address or local:N
     # pacer-lag p99 above max(this, 10% of the p50): the scenario's thresholds are INCONCLUSIVE
     max_pacer_lag_us: float = param(key="max_pacer_lag", unit="duration_us", default=1_000.0, check=check_positive)
+    # the machine's CPU steal in a measured interval above this: the scenario's thresholds are INCONCLUSIVE
+    max_steal_share: float = param(key="max_steal", unit="percent", default=0.10)
     retry_inconclusive: int = param(default=1, min=0)  # re-run an inconclusive scenario this many times
 
 
@@ -58,6 +60,7 @@ class RunConfig:
     redact_headers: tuple[str, ...] = ()
     cluster: str | None = None  # load workers on this Dask cluster ("tcp://HOST:8786", "local:N"); None: local
     max_pacer_lag_us: float = 1_000.0  # floor of the pacer-lag bound (hftperf.instrument)
+    max_steal_share: float = 0.10  # CPU steal of an interval above this starves the machine (hftperf.instrument)
     retry_inconclusive: int = 1
     stack_options: StackOptions = StackOptions()
     grpc: GrpcChannelOptions = GrpcChannelOptions()

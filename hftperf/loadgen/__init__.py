@@ -90,13 +90,15 @@ def run_load(plan: LoadPlan, on_interval: Callable[[IntervalReport], None] | Non
 
 
 def _with_lost_shares(stages: tuple[StageResult, ...], lost: tuple[LostWorker, ...]) -> tuple[StageResult, ...]:
-    """Each stage with the lost workers' due share of it counted not_sent (a stage's accounting holds)."""
+    """Each stage with the lost workers' due share of it counted not_sent and their unanswered requests in
+    flight (a stage's accounting holds)."""
     if not stages or not lost:
         return stages
     key = ErrorClass.NOT_SENT.key
     adjusted = []
     for stage in stages:
         missing = sum(w.not_sent_by_stage[stage.index] for w in lost if len(w.not_sent_by_stage) > stage.index)
+        unanswered = sum(w.in_flight_by_stage[stage.index] for w in lost if len(w.in_flight_by_stage) > stage.index)
         errors = {**stage.errors, key: stage.errors.get(key, 0) + missing} if missing else stage.errors
-        adjusted.append(dataclasses.replace(stage, errors=errors))
+        adjusted.append(dataclasses.replace(stage, errors=errors, in_flight=stage.in_flight + unanswered))
     return tuple(adjusted)

@@ -49,6 +49,7 @@ class IntervalSample:
     censored: int = 0  # latency values that are lower bounds (unanswered or never sent at the cut-off)
     cpu_s: float = 0.0  # user + system CPU of the worker's process during the interval
     load_1m: float | None = None  # the machine's 1-minute load average at the end of the interval
+    steal_share: float | None = None  # the machine's CPU time the hypervisor withheld in the interval (0..1)
     # Server-Timing parts of successful responses: name → (encoded histogram, out of range)
     server_timing: tuple[tuple[str, str, int], ...] = ()
     # Latency of successful responses per operation of a flow (submit.limit, cancel, ...), like server_timing
@@ -82,7 +83,8 @@ class Recorder:
         self._wait = LatencyHistogram(highest_us)
 
     def rotate(self, index: int, start_s: float, length_s: float, cpu_s: float = 0.0,
-               load_1m: float | None = None, counts: dict[str, int] | None = None) -> IntervalSample:
+               load_1m: float | None = None, counts: dict[str, int] | None = None,
+               steal_share: float | None = None) -> IntervalSample:
         """Close the current interval: fold the buffers into histograms and reset the counters."""
         lag_encoded = wait_encoded = None
         waited = len(self.wait_ns)
@@ -121,6 +123,7 @@ class Recorder:
             censored=self.censored,
             cpu_s=cpu_s,
             load_1m=load_1m,
+            steal_share=steal_share,
             server_timing=tuple(timing),
             operations=tuple(operations),
             counts=tuple(sorted((counts or {}).items())),

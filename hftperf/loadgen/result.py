@@ -41,6 +41,7 @@ class IntervalRecord:
     censored: int = 0
     cpu_s: float = 0.0  # summed over the workers' processes
     load_1m: float | None = None  # the highest any worker saw
+    steal_share: float | None = None  # the machine's CPU steal in the interval, the highest any worker saw
     server_timing: tuple[tuple[str, str, int], ...] = ()  # (part, encoded histogram, out of range)
     operations: tuple[tuple[str, str, int], ...] = ()  # (operation, encoded histogram, out of range)
     counts: tuple[tuple[str, int], ...] = ()  # the request source's counters, summed over workers
@@ -97,6 +98,7 @@ class LoadResult:
     drain_s: float = 0.0  # time after the measured period spent on the backlog and last answers
     cpu_s: float = 0.0  # user + system CPU of the load generator's worker processes
     load_1m_max: float | None = None  # the machine's highest 1-minute load average seen
+    steal_share_max: float | None = None  # the machine's highest CPU steal share of an interval (0..1)
 
     @property
     def not_sent(self) -> int:
@@ -179,6 +181,7 @@ class LoadResult:
             "loadgen_cpu_s": round(self.cpu_s, 6),
             "loadgen_cpu_share": round(self.cpu_core_share, 4),
             "load_1m_max": self.load_1m_max,
+            "steal_share_max": None if self.steal_share_max is None else round(self.steal_share_max, 4),
             "server_timing_us": (
                 {name: h.summary_us() for name, h in self.server_timing.items() if h.total_count} or None
             ),
@@ -234,6 +237,7 @@ class Aggregator:
         self._censored = 0
         self._cpu_s = 0.0
         self._load_1m_max: float | None = None
+        self._steal_max: float | None = None
         self.server_timing: dict[str, LatencyHistogram] = {}
         self.operations: dict[str, LatencyHistogram] = {}
         self.counts: dict[str, int] = {}
@@ -280,6 +284,7 @@ class Aggregator:
             self.finish_requested = self.finish_when(self.stage_results())
         first = min(samples, key=lambda s: s.start_s)
         loads = [s.load_1m for s in samples if s.load_1m is not None]
+        steals = [steal for s in samples if (steal := getattr(s, "steal_share", None)) is not None]
         record = IntervalRecord(
             index=first.index,
             start_s=first.start_s,
@@ -297,6 +302,7 @@ class Aggregator:
             censored=sum(s.censored for s in samples),
             cpu_s=sum(s.cpu_s for s in samples),
             load_1m=max(loads) if loads else None,
+            steal_share=max(steals) if steals else None,
             server_timing=tuple((name, h.encode(), h.out_of_range_count) for name, h in timing.items()),
             operations=tuple((name, h.encode(), h.out_of_range_count) for name, h in operations.items()),
             counts=tuple(sorted(counts.items())),
@@ -312,6 +318,8 @@ class Aggregator:
         self._cpu_s += record.cpu_s
         if record.load_1m is not None:
             self._load_1m_max = max(record.load_1m, self._load_1m_max or 0.0)
+        if record.steal_share is not None:
+            self._steal_max = max(record.steal_share, self._steal_max or 0.0)
         if self.on_interval is not None:
             self.on_interval(IntervalReport(record, latency, lag, wait, timing, operations))
 
@@ -365,5 +373,6 @@ class Aggregator:
             drain_s=max((s.drain_s for s in summaries), default=0.0),
             cpu_s=self._cpu_s,
             load_1m_max=self._load_1m_max,
+            steal_share_max=self._steal_max,
             stages=self.stage_results() if self.plan.stages else (),
         )

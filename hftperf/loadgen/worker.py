@@ -17,11 +17,11 @@ by :mod:`hftperf.loadgen.worker_summary`, which also holds the ``WorkerSummary``
 from __future__ import annotations
 
 import asyncio
-import os
 import time
 from array import array
 from collections.abc import Callable
 
+from hftperf.loadgen.machine import StealMeter, load_1m
 from hftperf.loadgen.plan import WorkerPlan
 from hftperf.loadgen.recorder import Recorder
 from hftperf.loadgen.schedule import stage_at_ns
@@ -84,6 +84,7 @@ class Worker:
         self._done: asyncio.Future[None] | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._cpu_mark_ns = 0
+        self._steal = StealMeter()  # the machine's CPU steal per interval (instrument evidence)
         self._tag_of: Callable[[int], str] | None = None  # slot -> operation of its request (tagging sources)
         self._take_counts: Callable[[], dict[str, int]] | None = None
 
@@ -311,6 +312,7 @@ class Worker:
     def _mark_cpu(self) -> None:
         """Start counting the process's CPU for the next interval (again at the end of warm-up)."""
         self._cpu_mark_ns = time.process_time_ns()
+        self._steal.share()
 
     def _stop_sending(self) -> None:
         if self.sending:
@@ -368,7 +370,8 @@ class Worker:
             (start_ns - self.measure_from_ns) / 1e9,
             (end_ns - start_ns) / 1e9,
             cpu_s=(cpu_ns - self._cpu_mark_ns) / 1e9,
-            load_1m=_load_1m(),
+            load_1m=load_1m(),
+            steal_share=self._steal.share(),
             counts=self._take_counts() if self._take_counts is not None else None,
         )
         self._cpu_mark_ns = cpu_ns
@@ -387,11 +390,3 @@ class Worker:
 
 def _no_binding(worker: Worker) -> None:
     """A transport without per-message histograms needs nothing of its worker."""
-
-
-def _load_1m() -> float | None:
-    """The machine's 1-minute load average (None where the platform has none)."""
-    try:
-        return os.getloadavg()[0]
-    except (AttributeError, OSError):  # pragma: no cover - not Unix
-        return None

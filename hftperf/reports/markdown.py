@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from hftperf.instrument import inconclusive_reason
 from hftperf.reports import model, workers, workload
 from hftperf.result import RunResult
 
@@ -79,7 +80,7 @@ def _what_went_wrong(run: RunResult) -> list[str]:
         if censored:
             problems.append(f"{censored:,} latencies are lower bounds (unanswered or never sent by the cut-off)")
         if s.inconclusive:
-            problems.append("INCONCLUSIVE: the load generator fell behind")
+            problems.append(f"INCONCLUSIVE: {inconclusive_reason(s).removesuffix('; results INCONCLUSIVE')}")
         if s.figures.get("retry"):
             problems.append(f"kept the inconclusive attempt, {s.figures['retry']}")
         if s.interrupted:

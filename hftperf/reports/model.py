@@ -317,20 +317,21 @@ def _load_text(loads: list[float]) -> str:
 
 
 def instrument_table(run: RunResult) -> pd.DataFrame:
-    """Pacer lag against its bound, connection waits, the load generator's CPU and the machine's load."""
+    """Pacer lag against its bound, connection waits, the load generator's CPU, the machine's load and steal."""
     rows = []
     for r in instrument_records(run):
         share = r["loadgen_cpu_share"]
         cpu = "-" if r["loadgen_cpu_s"] is None else f"{r['loadgen_cpu_s']:.2f} s" + (
             f" ({_share(share)} of a core)" if share is not None else "")
         status = {"ok": "ok", "saturated": "target saturated", "fell_behind": "INCONCLUSIVE",
-                  "unknown": "unknown"}[r["state"]]
+                  "machine_starved": "INCONCLUSIVE (machine starved)", "unknown": "unknown"}[r["state"]]
         rows.append({"scenario": r["scenario"], "pacer-lag p99": _us(r["pacer_lag_p99_us"]),
                      "bound": _us(r["bound_us"]), "waited for a connection": f"{r['connection_waits']:,}",
                      "wait p99": _us(r["connection_wait_p99_us"]), "never sent": f"{r['not_sent']:,}",
-                     "load generator CPU": cpu, "machine load": _load_text(r["load_1m"]), "status": status})
+                     "load generator CPU": cpu, "machine load": _load_text(r["load_1m"]),
+                     "CPU steal (max)": _share(max(r["steal_share"])) if r["steal_share"] else "-", "status": status})
     return _frame(rows, ["scenario", "pacer-lag p99", "bound", "waited for a connection", "wait p99", "never sent",
-                         "load generator CPU", "machine load", "status"])
+                         "load generator CPU", "machine load", "CPU steal (max)", "status"])
 
 
 def instrument_warnings(run: RunResult) -> list[str]:

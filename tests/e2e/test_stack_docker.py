@@ -19,6 +19,7 @@ from typing import Any
 import httpx
 import pytest
 from support.servers import free_port, port_free
+from support.verdicts import gate_attempts
 
 from hftperf.errors import InfrastructureError
 from hftperf.reference_engine.backends.base import StackConfig
@@ -236,27 +237,18 @@ def test_run_ci_suite_on_the_docker_stack(tmp_path: Path, client: Any, base_imag
             "[stack]\n", f'[stack]\ngateway_port = {free_port()}\nengine_port = {free_port()}\nnetwork = "host"\n', 1
         )
     )
-    out = tmp_path / "results"
     # The scenarios with a wide margin on a shared machine; order-throughput's capacity target is
-    # the local gate's job (.ci/run), not a test of where the stack runs.
-    done = hftperf(
-        tmp_path,
-        "run",
-        "--stack",
-        "docker",
-        "--config",
-        str(config),
-        "--out",
-        str(out),
-        "-q",
-        "-s",
-        "health-sequential",
-        "-s",
-        "order-latency",
-        "-s",
-        "grpc-order-latency",
-        env={"HFTPERF_DURATION_SCALE": "0.5", "HFTPERF_DOCKER_BASE_IMAGE": base_image},
-    )
+    # the local gate's job (.ci/run), not a test of where the stack runs. Judged as .ci/run judges the
+    # gate: up to 3 runs, the last decides (one stalled second is a 2.5 s scenario's whole p99).
+
+    def run_once(attempt: int) -> subprocess.CompletedProcess[str]:
+        return hftperf(tmp_path, "run", "--stack", "docker", "--config", str(config),
+                       "--out", str(tmp_path / f"results-{attempt}"), "-q",
+                       "-s", "health-sequential", "-s", "order-latency", "-s", "grpc-order-latency",
+                       env={"HFTPERF_DURATION_SCALE": "0.5", "HFTPERF_DOCKER_BASE_IMAGE": base_image})
+
+    done = gate_attempts(run_once)
+    out = max(tmp_path.glob("results-*"))
     assert done.returncode in (0, 3), done.stdout + done.stderr  # 3: inconclusive, a busy machine (not a failure)
     run = load_result(out)  # validates against the shipped JSON Schema
     assert (run.passed or done.returncode == 3) and [s.name for s in run.scenarios] == [

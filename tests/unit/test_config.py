@@ -445,3 +445,10 @@ def test_a_bad_cluster_address_names_the_key(tmp_path: Path) -> None:
     assert "run.cluster" in message and "tcp://HOST:8786, or local:N" in message
     with pytest.raises(UsageError, match=r"--cluster: .*local:N"):
         load_config(write(tmp_path, MINIMAL, "y.toml"), {"cluster": "local:0"})
+
+
+def test_max_steal_is_a_percentage_of_the_cpu_time(tmp_path: Path) -> None:
+    assert load_config(None).max_steal_share == 0.10
+    assert load_config(write(tmp_path, '[run]\nmax_steal = "25%"\n' + MINIMAL)).max_steal_share == 0.25
+    message = config_error(write(tmp_path, '[run]\nmax_steal = "150%"\n' + MINIMAL, "bad.toml"))
+    assert "max_steal" in message and "bad.toml" in message and "\n" not in message

@@ -153,3 +153,48 @@ def test_hand_edited_figures_do_not_break_the_diagnosis() -> None:
                                               "instrument_intervals": "x", "loadgen_cpu_s": [1]})
     diagnosis = diagnose(odd)
     assert diagnosis is not None and diagnosis.connection_waits == 0 and diagnosis.load_1m == ()
+
+
+def test_cpu_steal_is_named_in_the_evidence_when_the_host_withheld_the_cpu() -> None:
+    intervals = [{"start_s": 0.0, "cpu_share": 0.25, "load_1m": 0.5, "steal_share": 0.01},
+                 {"start_s": 1.0, "cpu_share": 0.25, "load_1m": 0.5, "steal_share": 0.31}]
+    diagnosis = diagnose(_open_loop(50.0, instrument_intervals=intervals))
+    assert diagnosis is not None and diagnosis.steal == (0.01, 0.31)
+    assert diagnosis.to_dict()["steal_share"] == [0.01, 0.31]
+    assert diagnosis.evidence().endswith("; CPU steal up to 31% of an interval (the host withheld the CPU)")
+    quiet = diagnose(_open_loop(50.0, instrument_intervals=intervals[:1]))
+    assert quiet is not None and "steal" not in quiet.evidence()  # 1%: not worth a word
+
+
+def test_steal_meter_reads_the_share_the_hypervisor_withheld(tmp_path: Path) -> None:
+    from hftperf.loadgen.machine import StealMeter
+
+    stat = tmp_path / "stat"
+    stat.write_text("cpu  100 0 50 800 10 0 5 35 0 0\ncpu0 1 2 3\n")
+    meter = StealMeter(str(stat))
+    stat.write_text("cpu  150 0 70 900 10 0 5 65 0 0\ncpu0 1 2 3\n")  # 200 jiffies later, 30 of them stolen
+    assert meter.share() == pytest.approx(30 / 200)
+    assert meter.share() is None  # no time passed
+    assert StealMeter(str(tmp_path / "absent")).share() is None  # not Linux: unknown, never 0
+
+
+def test_a_starved_machine_makes_thresholds_inconclusive_open_and_closed_loop() -> None:
+    from hftperf.instrument import machine_starved
+    from hftperf.scenario_results import judged
+    from hftperf.thresholds import parse_threshold
+
+    stolen = _open_loop(50.0, steal_share_max=0.31)
+    diagnosis = diagnose(stolen)
+    assert diagnosis is not None and diagnosis.state == "machine_starved" and diagnosis.inconclusive
+    assert not diagnosis.pacer_late  # compare and ab leave out only samples whose pacer ran late
+    assert diagnosis.sentence.startswith("machine starved: the hypervisor withheld up to 31% of the CPU time")
+    assert judged(stolen, [parse_threshold("p99 < 50ms")], None, 0.10).inconclusive
+    assert not judged(stolen, [parse_threshold("p99 < 50ms")], None, 0.50).inconclusive  # [run] max_steal = "50%"
+    assert judged(stolen, [parse_threshold("p99 < 50ms")], None, 0.50).figures["max_steal_share"] == 0.50
+    closed = dataclasses.replace(stolen, figures={"steal_share_max": 0.31})  # no pacer: still the machine's
+    assert diagnose(closed) is None and machine_starved(closed) is not None
+    assert judged(closed, [parse_threshold("p99 < 50ms")], None, 0.10).inconclusive
+    quiet = dataclasses.replace(stolen, figures={"steal_share_max": 0.04})
+    assert not judged(quiet, [parse_threshold("p99 < 50ms")], None, 0.10).inconclusive
+    late_and_stolen = diagnose(_open_loop(4_000.0, steal_share_max=0.31))
+    assert late_and_stolen is not None and late_and_stolen.state == "machine_starved" and late_and_stolen.pacer_late

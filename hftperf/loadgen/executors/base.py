@@ -29,12 +29,14 @@ class LostWorker:
     not_sent: int  # open loop: its measured requests that were due but never reported sent
     in_flight: int  # sent in the intervals it delivered, never answered in them
     not_sent_by_stage: tuple[int, ...] = ()  # stepped plans: ``not_sent`` split by stage (intended time)
+    in_flight_by_stage: tuple[int, ...] = ()  # stepped plans: ``in_flight`` split by stage (intended time)
 
     def to_dict(self) -> dict[str, Any]:
         """The JSON shape in result figures and ``hftperf load --json``."""
         return {"name": self.name, "worker_index": self.worker_index, "lost_after_s": round(self.lost_after_s, 3),
                 "not_sent": self.not_sent, "in_flight": self.in_flight,
-                **({"not_sent_by_stage": list(self.not_sent_by_stage)} if self.not_sent_by_stage else {})}
+                **({"not_sent_by_stage": list(self.not_sent_by_stage)} if self.not_sent_by_stage else {}),
+                **({"in_flight_by_stage": list(self.in_flight_by_stage)} if self.in_flight_by_stage else {})}
 
 
 @dataclass(frozen=True)

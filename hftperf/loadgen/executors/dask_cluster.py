@@ -10,7 +10,6 @@ exchange (``Client.run`` of the worker's ``time.time_ns``, the sample with the s
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import logging
 import time
 import uuid
@@ -150,6 +149,6 @@ class DaskExecutor:
                 summaries, lost = coordinator.run(futures)
             finally:
                 self.client.cancel(futures)
-        workers = tuple({**d, **dataclasses.asdict(coordinator.feed.delivered[k]),
+        workers = tuple({**d, **coordinator.feed.delivered[k].table_row(),
                          "lost": any(x.worker_index == k for x in lost)} for k, d in enumerate(described))
         return ExecutorRun(summaries, lost, workers)

@@ -18,6 +18,7 @@ from hftperf.histogram import LatencyHistogram
 from hftperf.loadgen.executors.base import LostWorker
 from hftperf.loadgen.plan import LoadPlan
 from hftperf.loadgen.result import Aggregator
+from hftperf.loadgen.transport import ErrorClass
 from hftperf.loadgen.worker_summary import WorkerSummary
 
 __all__ = ["Delivered", "IntervalFeed", "empty_like"]
@@ -59,8 +60,15 @@ class Delivered:
 
     requests: int = 0
     ok: int = 0
-    errors: int = 0
+    errors: int = 0  # not_sent included
+    not_sent: int = 0  # the not_sent it reported itself (due, no connection came free)
     stage_sent: dict[int, int] = dataclasses.field(default_factory=dict)  # stepped plans: sent per stage
+    stage_answered: dict[int, int] = dataclasses.field(default_factory=dict)  # ok + errors per stage
+    stage_not_sent: dict[int, int] = dataclasses.field(default_factory=dict)  # not_sent it reported per stage
+
+    def table_row(self) -> dict[str, int]:
+        """The per-worker table's figures."""
+        return {"requests": self.requests, "ok": self.ok, "errors": self.errors}
 
 
 class IntervalFeed:
@@ -82,8 +90,13 @@ class IntervalFeed:
         counts.requests += sample.sent
         counts.ok += sample.ok
         counts.errors += sum(sample.errors)
+        counts.not_sent += sample.errors[ErrorClass.NOT_SENT]
         for stage in getattr(sample, "stages", ()):
             counts.stage_sent[stage.index] = counts.stage_sent.get(stage.index, 0) + stage.sent
+            unsent = stage.errors[ErrorClass.NOT_SENT]
+            counts.stage_answered[stage.index] = (counts.stage_answered.get(stage.index, 0) + stage.ok
+                                                  + sum(stage.errors) - unsent)
+            counts.stage_not_sent[stage.index] = counts.stage_not_sent.get(stage.index, 0) + unsent
         self._seen.setdefault(sample.index, set()).add(worker_index)
         self._template.setdefault(sample.index, sample)
         self.aggregator.add(sample)
@@ -119,21 +132,26 @@ class IntervalFeed:
         counts = self.delivered[worker_index]
         not_sent = 0
         by_stage: tuple[int, ...] = ()
+        in_flight_by_stage: tuple[int, ...] = ()
         if plan.open_loop:
             schedule = plan.schedule_for(worker_index)
             warmup_ns = int(plan.warmup_s * 1e9)
             end_ns = warmup_ns + int(plan.duration_s * 1e9)
             # measured requests are those intended at or after the end of warm-up (as in Worker)
             due = schedule.count_due(end_ns - 1) - schedule.count_due(warmup_ns - 1)
-            not_sent = max(0, due - counts.requests)
+            not_sent = max(0, due - counts.requests - counts.not_sent)
             if plan.stages:  # each stage's due share, by intended time (as the stage tallies count)
                 bounds = [warmup_ns + b for b in plan.stage_bounds_ns()]
                 by_stage = tuple(
-                    max(0, schedule.count_due(end - 1) - schedule.count_due(start - 1) - counts.stage_sent.get(i, 0))
+                    max(0, schedule.count_due(end - 1) - schedule.count_due(start - 1)
+                        - counts.stage_sent.get(i, 0) - counts.stage_not_sent.get(i, 0))
                     for i, (start, end) in enumerate(itertools.pairwise(bounds)))
                 not_sent = sum(by_stage)
-        in_flight = max(0, counts.requests - counts.ok - counts.errors)
-        lost = LostWorker(name, worker_index, lost_after_s, not_sent, in_flight, by_stage)
+                # sent in a stage it delivered, answered in an interval that never arrived
+                in_flight_by_stage = tuple(max(0, counts.stage_sent.get(i, 0) - counts.stage_answered.get(i, 0))
+                                           for i in range(len(by_stage)))
+        in_flight = max(0, counts.requests - counts.ok - (counts.errors - counts.not_sent))
+        lost = LostWorker(name, worker_index, lost_after_s, not_sent, in_flight, by_stage, in_flight_by_stage)
         summary = WorkerSummary(in_flight=in_flight, not_sent=not_sent, warmup_requests=0, measured_s=0.0,
                                 interrupted=False)
         return lost, summary

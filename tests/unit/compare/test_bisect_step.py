@@ -1,4 +1,4 @@
-"""A bisect step calls a candidate good only when it is measurably closer to good than to bad."""
+"""A bisect step calls a candidate good (bad) only when it is measurably closer to good (bad)."""
 
 from __future__ import annotations
 
@@ -19,7 +19,12 @@ INSUFFICIENT, IMPROVEMENT = Verdict.INSUFFICIENT.value, Verdict.IMPROVEMENT.valu
         (UNCHANGED, (-1.0, 16.0), 30.0, INSUFFICIENT),  # the interval reaches past the midpoint: undecided
         (UNCHANGED, (None, None), 30.0, INSUFFICIENT),
         (IMPROVEMENT, (-9.0, -4.0), 30.0, IMPROVEMENT),
-        (REGRESSION, (20.0, 40.0), 30.0, REGRESSION),  # a regression is bad whatever its size
+        (REGRESSION, (20.0, 40.0), 30.0, REGRESSION),  # wholly past the midpoint: bad
+        (REGRESSION, (4.0, 12.0), 370.0, UNCHANGED),  # "slower than good", yet far closer to good than to bad
+        (UNCHANGED, (200.0, 260.0), 370.0, REGRESSION),  # the rounds' test missed it; the levels did not
+        (REGRESSION, (10.0, 40.0), 30.0, INSUFFICIENT),  # straddles the midpoint: undecided
+        (Verdict.INCONCLUSIVE.value, (200.0, 260.0), 370.0, Verdict.INCONCLUSIVE.value),  # starved: never a call
+        (REGRESSION, (-60.0, -30.0), -40.0, REGRESSION),  # throughput down past half the range's drop
         (INSUFFICIENT, (-2.0, 3.0), 30.0, INSUFFICIENT),
         (UNCHANGED, (-3.0, 2.0), -40.0, UNCHANGED),  # a metric that drops when worse (throughput)
         (UNCHANGED, (-25.0, 2.0), -40.0, INSUFFICIENT),

@@ -132,3 +132,29 @@ def test_a_lost_workers_share_of_a_stepped_plan_is_split_by_stage() -> None:
     assert lost.not_sent == sum(lost.not_sent_by_stage) == summary.not_sent
     assert lost.to_dict()["not_sent_by_stage"] == [due[0] - 300, due[1]]
     assert 999 <= due[0] <= 1001 and 1499 <= due[1] <= 1501  # half of 2,000 and of 3,000 (the ramp's area)
+
+
+def test_a_lost_workers_unanswered_requests_are_in_flight_in_their_stage() -> None:
+    """Sent in a delivered interval, answered in one that never arrived: in flight in that stage, not lost."""
+    import dataclasses
+
+    from hftperf.loadgen import _with_lost_shares
+    from hftperf.loadgen.schedule import Stage
+    from hftperf.loadgen.stages import StageSample, stage_results
+
+    plan = LoadPlan(RequestSpec(url="http://127.0.0.1:9/x"), connections=8, warmup_s=1.0, workers=2,
+                    stages=(Stage(1000.0, 2.0), Stage(2000.0, 2.0)))
+    aggregator = Aggregator(plan, None)
+    feed = IntervalFeed(plan, aggregator)
+    recorder = Recorder(True, plan.highest_us)
+    encoded = LatencyHistogram(plan.highest_us).encode()
+    for worker in (0, 1):
+        sample = _sample(recorder, 0, [100] * 298)
+        sample = dataclasses.replace(sample, sent=300)  # two requests still unanswered at the interval's end
+        errors = (0,) * len(sample.errors)
+        feed.add(worker, dataclasses.replace(sample, stages=(StageSample(0, 300, 298, errors, encoded),)))
+    lost, summary = feed.lost_share(1, "w1", 0.3)
+    assert lost.in_flight == summary.in_flight == 2 and lost.in_flight_by_stage == (2, 0)
+    assert lost.to_dict()["in_flight_by_stage"] == [2, 0]
+    stage = _with_lost_shares(stage_results(plan.stages, {}, plan.highest_us), (lost,))[0]
+    assert stage.in_flight == 2 and stage.not_sent == lost.not_sent_by_stage[0] > 0
