@@ -13,11 +13,12 @@ The bound is ``max(max_pacer_lag, 10% of the p50 latency)``; ``max_pacer_lag`` d
 (``[run] max_pacer_lag``).
 
 A third story is the machine's: *CPU steal* (``hftperf.loadgen.machine``) is time the hypervisor
-withheld from every process here, a local target included. A threshold is an absolute figure with
-no spread to judge that noise by, so a scenario measured while the steal of an interval exceeded
-``[run] max_steal`` (default 10%) has INCONCLUSIVE thresholds too (open and closed loop). A
-comparison judges noise from the spread of its own rounds or repeats, so ``compare`` and ``ab``
-leave out only samples whose pacer ran late (``Diagnosis.pacer_late``).
+withheld from every process here, a local target included. Steal only ever makes a figure worse
+(latency up, throughput down), so under it a met threshold is still met; a failed one is a verdict
+only when it fails by more than the steal can explain (``steal_explains``), else INCONCLUSIVE.
+That applies when the steal of a measured interval exceeded ``[run] max_steal`` (default 10%),
+open and closed loop. A comparison judges noise from the spread of its own rounds or repeats, so
+``compare`` and ``ab`` leave out only samples whose pacer ran late (``Diagnosis.pacer_late``).
 """
 
 from __future__ import annotations
@@ -42,6 +43,7 @@ __all__ = [
     "is_saturated",
     "machine_starved",
     "pacer_lag_bound_us",
+    "steal_explains",
 ]
 
 MAX_PACER_LAG_US = 1_000.0  # default floor of the pacer-lag bound ([run] max_pacer_lag)
@@ -86,8 +88,8 @@ class Diagnosis:
 
     @property
     def inconclusive(self) -> bool:
-        """True when the load generator fell behind or the machine was starved: no verdict on the target."""
-        return self.state in ("fell_behind", "machine_starved")
+        """True when the load generator fell behind: no threshold of the scenario is a verdict."""
+        return self.pacer_late
 
     def evidence(self) -> str:
         """'load generator CPU 1.20 s (31% of a core); machine load 0.8-3.1' (what is known)."""
@@ -149,12 +151,32 @@ def machine_starved(result: ScenarioResult, bound: float | None = None) -> str |
     limit = MAX_STEAL_SHARE if limit is None else limit
     if steal <= limit:
         return None
+    stall = _number(figures.get("steal_stall_us_max"))
+    stall_text = f", stalls of up to {format_duration_us(stall)} possible" if stall else ""
     return (f"machine starved: the hypervisor withheld up to {100.0 * steal:.0f}% of the CPU time of an interval "
-            f"(CPU steal, bound {100.0 * limit:.0f}%) from every process here, target included; results INCONCLUSIVE")
+            f"(CPU steal, bound {100.0 * limit:.0f}%) from every process here, target included{stall_text}; "
+            "a failure that steal can explain is INCONCLUSIVE")
+
+
+def steal_explains(kind: str, op: str, observed: Any, limit: Any, steal: float, stall_us: float) -> bool:
+    """True when a failed threshold could have met its limit on a machine without this steal.
+
+    A duration that must stay below its limit could have been up to ``stall_us`` shorter (the
+    longest stall the stolen time allows); a rate that must reach its limit could have been up to
+    ``1 / (1 - steal)`` higher. Anything else (error rates, other directions) the steal may explain.
+    """
+    value, bound = _number(observed), _number(limit)
+    if value is None or bound is None:
+        return True
+    if kind == "duration" and op in ("<", "<="):
+        return value - stall_us <= bound
+    if kind == "rate" and op in (">", ">=") and steal < 1.0:
+        return value / (1.0 - steal) >= bound
+    return True
 
 
 def inconclusive_reason(result: ScenarioResult) -> str:
-    """The sentence saying why an INCONCLUSIVE scenario is so (the diagnosis, else the machine's steal)."""
+    """The sentence saying why an INCONCLUSIVE scenario is so (the pacer's diagnosis, else the machine's steal)."""
     diagnosis = diagnose(result)
     if diagnosis is not None and diagnosis.inconclusive:
         return diagnosis.sentence
@@ -202,7 +224,7 @@ def diagnose(result: ScenarioResult, floor_us: float | None = None) -> Diagnosis
     late = lag is not None and lag > bound
     diagnosis = dataclasses.replace(diagnosis, pacer_late=late)
     starved = machine_starved(result)
-    if starved is not None:  # the root cause when the pacer ran late too: the whole machine stood still
+    if starved is not None and not late:  # the pacer kept time, the machine around it did not
         return dataclasses.replace(diagnosis, state="machine_starved", sentence=starved)
     if lag is not None and late:
         # Exclusive: a load generator that ran late also read answers late, so its connections

@@ -134,13 +134,8 @@ class ScenarioResult:
     interrupted: bool = False
     hlog: str | None = None  # interval log, relative to the results directory
     repeat_index: int = 0
-    inconclusive: bool = False  # the load generator fell behind: no threshold is a verdict
+    inconclusive: bool = False  # some threshold is no verdict (load generator fell behind, machine starved)
     scenario_kind: str | None = None  # the registry kind that ran ("load": ad hoc); None: not recorded
-
-    @property
-    def verdicts_hold(self) -> bool:
-        """True when every threshold is a real verdict (not interrupted, not inconclusive)."""
-        return not (self.interrupted or self.inconclusive)
 
     def __post_init__(self) -> None:
         # figures carry what was sent (figures.request); whoever built them, no credential is kept

@@ -12,6 +12,7 @@ results from hand-made outcomes.
 from __future__ import annotations
 
 import dataclasses
+import os
 from collections.abc import Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -111,12 +112,12 @@ def threshold_results(verdicts: list[Verdict]) -> tuple[ThresholdResult, ...]:
 
 def judged(result: ScenarioResult, thresholds: Sequence[Threshold], max_pacer_lag_us: float | None,
            max_steal_share: float | None = None) -> ScenarioResult:
-    """The result with its thresholds evaluated, INCONCLUSIVE if the load generator fell behind or the
-    machine was starved (``hftperf.instrument``).
+    """The result with its thresholds evaluated (``hftperf.instrument``): all INCONCLUSIVE if the load
+    generator fell behind; on a starved machine, each failure its CPU steal could explain.
 
     ``max_pacer_lag_us``, ``max_steal_share``: the run's bounds, recorded beside what they judge.
     """
-    from hftperf.instrument import diagnose, machine_starved
+    from hftperf.instrument import diagnose, machine_starved, steal_explains
     from hftperf.thresholds import evaluate_all
 
     if "pacer_lag_us" in result.figures and max_pacer_lag_us is not None:  # the bound judged by
@@ -129,8 +130,27 @@ def judged(result: ScenarioResult, thresholds: Sequence[Threshold], max_pacer_la
     verdicts = evaluate_all(thresholds, {k: v for k, v in figures.items() if _is_figure(v)})
     checked = result.with_thresholds(threshold_results(verdicts))
     diagnosis = diagnose(checked)
-    starved = diagnosis.inconclusive if diagnosis is not None else machine_starved(checked) is not None
-    return checked.as_inconclusive() if starved else checked
+    if diagnosis is not None and diagnosis.inconclusive:
+        return checked.as_inconclusive()
+    if machine_starved(checked) is None:
+        return checked
+    steal = float(checked.figures["steal_share_max"])
+    stall_us = float(checked.figures.get("steal_stall_us_max") or 0.0)
+    doubtful = [not v.passed and steal_explains(v.threshold.kind, v.threshold.op, v.observed, v.threshold.limit,
+                                                steal, stall_us) for v in verdicts]
+    if not any(doubtful):
+        return checked
+    marked = (dataclasses.replace(t, inconclusive=True) if doubt else t
+              for t, doubt in zip(checked.thresholds, doubtful, strict=True))
+    return dataclasses.replace(checked, inconclusive=True).with_thresholds(marked)
+
+
+def steal_stall_us(intervals: Sequence[Any]) -> float | None:
+    """The longest stall the worst interval's CPU steal allows any one process: the stolen share of all
+    CPUs' time, on one CPU, at most the whole interval (µs; None without a steal reading)."""
+    cpus = os.cpu_count() or 1
+    stalls = [min(1.0, r.steal_share * cpus) * r.length_s * 1e6 for r in intervals if r.steal_share is not None]
+    return round(max(stalls), 1) if stalls else None
 
 
 def _is_figure(value: Any) -> bool:
@@ -171,6 +191,7 @@ def scenario_result_from_load(
         "loadgen_cpu_share": load_result.cpu_core_share,
         "load_1m_max": load_result.load_1m_max,
         "steal_share_max": load_result.steal_share_max,
+        "steal_stall_us_max": steal_stall_us(load_result.intervals),
         "instrument_intervals": [
             {"start_s": round(r.start_s, 3), "length_s": round(r.length_s, 3),
              "cpu_share": round(r.cpu_s / r.length_s, 4) if r.length_s > 0 else None,

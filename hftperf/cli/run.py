@@ -134,7 +134,8 @@ def _run_and_report(suite: RunConfig, out_dir: Path, quiet: bool, watchdog: Watc
 
 def run_exit_code(result: RunResult) -> ExitCode:
     """0 all met; 1 a conclusive threshold failed (wins); 3 only inconclusive ones remain (machine too busy)."""
-    conclusive_failure = any(not t.passed for s in result.scenarios if s.verdicts_hold for t in s.thresholds)
+    conclusive_failure = any(not t.passed and not t.inconclusive
+                             for s in result.scenarios if not s.interrupted for t in s.thresholds)
     if conclusive_failure:
         return ExitCode.FAILED
     if result.inconclusive:

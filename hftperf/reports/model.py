@@ -324,7 +324,7 @@ def instrument_table(run: RunResult) -> pd.DataFrame:
         cpu = "-" if r["loadgen_cpu_s"] is None else f"{r['loadgen_cpu_s']:.2f} s" + (
             f" ({_share(share)} of a core)" if share is not None else "")
         status = {"ok": "ok", "saturated": "target saturated", "fell_behind": "INCONCLUSIVE",
-                  "machine_starved": "INCONCLUSIVE (machine starved)", "unknown": "unknown"}[r["state"]]
+                  "machine_starved": "machine starved", "unknown": "unknown"}[r["state"]]
         rows.append({"scenario": r["scenario"], "pacer-lag p99": _us(r["pacer_lag_p99_us"]),
                      "bound": _us(r["bound_us"]), "waited for a connection": f"{r['connection_waits']:,}",
                      "wait p99": _us(r["connection_wait_p99_us"]), "never sent": f"{r['not_sent']:,}",
