@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 from support.servers import behaviour_server, free_port
+from support.verdicts import skip_if_inconclusive
 
 from hftperf.hlog import read_hlog
 from hftperf.result import load_result
@@ -60,6 +61,7 @@ def write_suite(tmp_path: Path, stack: str = "local", extra: str = "", label: st
 def test_suite_on_the_bundled_stack_passes_and_writes_a_valid_result(tmp_path: Path) -> None:
     out = tmp_path / "results"
     done = hftperf("run", "--config", str(write_suite(tmp_path)), "--out", str(out), "--quiet")
+    skip_if_inconclusive(done)  # the tool's own word that this busy machine could not measure: loud, no failure
     assert done.returncode == 0, done.stdout + done.stderr
     run = load_result(out)  # validates against the shipped JSON Schema
     assert run.passed and not run.interrupted

@@ -51,13 +51,21 @@ def hostile_server(mode: str, arg: str | None = None) -> contextlib.AbstractCont
     return behaviour_server(mode, arg, script=HOSTILE_SERVER)
 
 
+_HANDED_OUT: set[int] = set()
+
+
 def free_port() -> int:
-    """A TCP port on 127.0.0.1 that nothing listens on (just released)."""
+    """A TCP port on 127.0.0.1 that nothing listens on (just released), never one this process was
+    handed before: two calls in a row can otherwise get the same port back from the kernel."""
     import socket
 
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+    while True:
+        with socket.socket() as sock:
+            sock.bind(("127.0.0.1", 0))
+            port = int(sock.getsockname()[1])
+        if port not in _HANDED_OUT:
+            _HANDED_OUT.add(port)
+            return port
 
 
 def port_free(port: int) -> bool:
