@@ -73,6 +73,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--delays", default="3,1,0.5", help="regressions to try, ms per order, comma-separated")
     parser.add_argument("--trials", type=int, default=10)
+    parser.add_argument("--out", type=Path, default=REPO / "docs" / "benchmarks.md",
+                        help="the markdown file whose 'bisect' section is replaced")
     args = parser.parse_args()
     began = time.monotonic()
     rows, per_step = [], []
@@ -100,7 +102,7 @@ def main() -> None:
         *["| " + " | ".join(row) + " |" for row in rows],
     ])
     print(text)
-    replace_section(REPO / "docs" / "benchmarks.md", "bisect", text)
+    replace_section(args.out, "bisect", text)
 
 
 if __name__ == "__main__":
