@@ -96,17 +96,22 @@ def main() -> None:
         root = Path(tmp)
         builds = {"before (restart per step)": _export(args.base, root / "before"),
                   "after (one run, step schedule)": _export("HEAD", root / "after")}
-        config = root / "capacity.toml"
-        config.write_text(SCENARIO.format(warmup=args.warmup, start=args.start, step=args.step, max=args.max,
-                                          step_duration=args.step_duration, slo=args.slo,
-                                          connections=args.connections, timeout=args.timeout))
+        text = SCENARIO.format(warmup=args.warmup, start=args.start, step=args.step, max=args.max,
+                               step_duration=args.step_duration, slo=args.slo, connections=args.connections,
+                               timeout=args.timeout)
+        configs = {}
+        for name, source in builds.items():  # a build before [run] retry_inconclusive existed does not re-run
+            configs[name] = root / f"capacity-{len(configs)}.toml"
+            knows_retry = "retry_inconclusive" in (source / "hftperf" / "config" / "run.py").read_text() \
+                if (source / "hftperf" / "config" / "run.py").exists() else False
+            configs[name].write_text(text if knows_retry else text.replace("retry_inconclusive = 0\n", ""))
         runs: dict[str, list[dict[str, float]]] = {name: [] for name in builds}
         names = list(builds)
         for round_index in range(args.rounds):
             for name in names if round_index % 2 == 0 else names[::-1]:
                 work = root / f"run-{round_index}-{names.index(name)}"
                 work.mkdir()
-                result = run_search(builds[name], config, work)
+                result = run_search(builds[name], configs[name], work)
                 runs[name].append(result)
                 print(f"round {round_index + 1} {name:32} capacity {result['capacity_rps']:>7,.0f}/s "
                       f"steps {result['steps']:.0f} wall {result['wall_s']:6.1f}s", file=sys.stderr)
