@@ -47,6 +47,7 @@ class CurveStep:
     connection_waits: int | None = None
     passed: bool | None = None  # met the SLO without errors or saturation
     reason: str | None = None  # "meets SLO" or why not
+    attempt: int | None = None  # 1: the step's first measurement, 2: measured again after it failed
 
     def to_figure(self) -> dict[str, Any]:
         """The JSON-ready step, fields in order: ``p50_us``/``p99_us`` always (null: no answers), others when held."""
@@ -60,12 +61,14 @@ class CurveStep:
         if step.get("rate_rps") is None:
             raise DataError(f"{where} has no rate_rps")
         numbers = {key: _number(step.get(key), f"{where}.{key}") for key in _STEP_NUMBERS}
+        attempt = _number(step.get("attempt"), f"{where}.attempt")
         return cls(**numbers, passed=_flag(step.get("passed"), f"{where}.passed"),
-                   reason=_text(step.get("reason"), f"{where}.reason"))
+                   reason=_text(step.get("reason"), f"{where}.reason"),
+                   attempt=None if attempt is None else int(attempt))
 
 
 _LATENCIES = ("p50_us", "p99_us")
-_STEP_NUMBERS = tuple(f.name for f in dataclasses.fields(CurveStep) if f.name not in ("passed", "reason"))
+_STEP_NUMBERS = tuple(f.name for f in dataclasses.fields(CurveStep) if f.name not in ("passed", "reason", "attempt"))
 
 
 @dataclass(frozen=True)

@@ -173,9 +173,10 @@ def capacity_summary(record: Mapping[str, Any]) -> str:
 
 
 def capacity_table(record: Mapping[str, Any]) -> pd.DataFrame:
-    """Rate against latency for one capacity record; the knee row marked."""
+    """Rate against latency for one capacity record; the knee row marked, a re-measured step "(again)"."""
     rows = [
-        {"offered rate": _rate(step.get("rate_rps")), "throughput": _rate(step.get("throughput_rps")),
+        {"offered rate": _rate(step.get("rate_rps")) + (" (again)" if (step.get("attempt") or 1) > 1 else ""),
+         "throughput": _rate(step.get("throughput_rps")),
          "p50": _us(step.get("p50_us")), "p99": _us(step.get("p99_us")), "error rate": _pct(step.get("error_rate")),
          "meets SLO": "yes" if step.get("passed") else "no", "reason": str(step.get("reason") or "-"),
          "knee": "◀ knee" if step["knee"] else ""}

@@ -214,11 +214,15 @@ def capacity_plot(figures: CapacityFigures, path: Path, scenario_name: str = "ca
     """
     slo_p99_us = None if figures.slo_p99_us is None else float(figures.slo_p99_us)
     capacity_rps = None if figures.capacity_rps is None else float(figures.capacity_rps)
-    points = sorted(figures.curve, key=lambda point: float(point.rate_rps))
+    # The lines join each rate's last measurement; a failed one measured again stays an x of its own.
+    latest = {float(point.rate_rps): point for point in figures.curve}
+    points = sorted(latest.values(), key=lambda point: float(point.rate_rps))
+    superseded = [point for point in figures.curve if latest[float(point.rate_rps)] is not point]
     rates = [float(point.rate_rps) for point in points]
     p50_us = [_us(point.p50_us) for point in points]
     p99_us = [_us(point.p99_us) for point in points]
-    finite = [v for v in [*p50_us, *p99_us, slo_p99_us or 0.0] if math.isfinite(v)]
+    superseded_p99_us = [_us(point.p99_us) for point in superseded if point.passed is False]
+    finite = [v for v in [*p50_us, *p99_us, *superseded_p99_us, slo_p99_us or 0.0] if math.isfinite(v)]
     unit, per_unit_us = latency_unit(max(finite, default=0.0))
     p50 = [v / per_unit_us for v in p50_us]
     p99 = [v / per_unit_us for v in p99_us]
@@ -226,10 +230,12 @@ def capacity_plot(figures: CapacityFigures, path: Path, scenario_name: str = "ca
         axes.plot(rates, p50, color="tab:blue", marker="o", label="p50")
         axes.plot(rates, p99, color="tab:red", marker="o", label="p99")
         failed = [(r, v) for r, v, point in zip(rates, p99, points, strict=True) if point.passed is False]
+        failed += [(float(point.rate_rps), v / per_unit_us) for point, v in
+                   zip((point for point in superseded if point.passed is False), superseded_p99_us, strict=True)]
         if failed:
             axes.plot([r for r, _ in failed], [v for _, v in failed], color="black", marker="x", markersize=11,
                       linestyle="none", label="step failed")
-        values = p50 + p99
+        values = p50 + p99 + [v for _, v in failed]
         if slo_p99_us is not None:
             axes.axhline(slo_p99_us / per_unit_us, color="tab:green", linestyle="--", linewidth=1.5,
                          label=f"SLO p99 {slo_p99_us / per_unit_us:g} {unit}")

@@ -10,18 +10,29 @@ connection, or any was never sent), or at ``max_rate``. Each step of the curve r
 against p50/p99 is kept. Only the first step has a warm-up: later steps follow on a warm target.
 Once a step has clearly failed and the next has begun, the run ends there (the rest cannot change
 the result).
+
+A failed step is measured once more before the search accepts it (RFC 2544's trial repeated, as
+NDR searches do): a one-off stall of the target (a database checkpoint, a GC pause) fails the one
+second it lands in, not the rate. The re-measurement is a new load run from that rate up (fresh
+connections, the scenario's warm-up first); when it passes, the search goes on up in it. Each step
+is re-measured at most once and a search at most ``remeasure`` times (default 2, 0: the first
+failure ends it); the curve keeps both measurements (``attempt`` 1 and 2), so the stall stays
+visible.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import math
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 from hftperf.config import ScenarioConfig, param
 from hftperf.instrument import SATURATION_WAIT_SHARE, is_saturated
-from hftperf.loadgen import LoadResult, Stage, StageResult, run_load
+from hftperf.loadgen import IntervalReport, LoadResult, Stage, StageResult, run_load
 from hftperf.loadgen.stages import stage_view
 from hftperf.scenarios.base import RunContext, ScenarioOutcome
 from hftperf.scenarios.order_api import flow_figures, prepare_flow, profile_protocols
@@ -44,6 +55,7 @@ class CapacityParams(OrderMixParams):
     max_error_rate: float = param(unit="percent", default=0.001)
     connections: int = param(default=64, min=1)
     timeout_s: float = param(key="timeout", unit="duration_s", default=5.0, min=0.001)
+    remeasure: int = param(default=2, min=0)  # re-measurements of failed steps in one search (each step once)
 
     def __post_init__(self) -> None:
         if self.max_rate_per_s < self.start_rate_per_s:
@@ -83,42 +95,39 @@ class OrderThroughput:
         return profile_protocols(params)
 
     def planned_s(self, config: ScenarioConfig, params: CapacityParams) -> float:
-        """Warm-up, every step's time (one run over a step schedule), then a timeout of drain."""
+        """Warm-up, every step's time (one run over a step schedule), a timeout of drain, and each
+        re-measurement's own warm-up, step and drain."""
         span = params.max_rate_per_s - params.start_rate_per_s
         steps = math.floor(span / params.step_rate_per_s + 1e-9) + 1 if params.step_rate_per_s > 0 else 1
-        return config.warmup_s + steps * params.step_duration_s + params.timeout_s
+        once = config.warmup_s + params.step_duration_s + params.timeout_s
+        return once + (steps - 1) * params.step_duration_s + params.remeasure * once
 
     def request_paths(self, params: CapacityParams) -> tuple[str, ...]:
         """The profile's order paths (their constant part)."""
         return profile_paths(params)
 
     def run(self, config: ScenarioConfig, params: CapacityParams, context: RunContext) -> ScenarioOutcome:
-        """One run over a step schedule (same connections throughout); the last passing stage is the figures."""
+        """Runs over a step schedule (one, plus one per re-measured step); the last passing stage is the figures."""
         flow = prepare_flow(params, context, config.seed)
-        stages = tuple(Stage(rate, params.step_duration_s) for rate in step_rates(params))
-        plan = order_plan(flow, context, None, params.connections, params.timeout_s, params.step_duration_s,
-                          config.warmup_s, stages=stages)
-        result = run_load(plan, context.on_interval, executor=context.executor,
-                          finish_when=lambda so_far: _past_a_failed_stage(so_far, params))
-        curve: list[CurveStep] = []
-        best: LoadResult | None = None
-        last: LoadResult | None = None
-        reached = [stage for stage in result.stages if stage.requests]
-        for stage in reached:
-            view = stage_view(result, stage.index)
-            interrupted = result.interrupted and stage is reached[-1]
-            cut_short = stage.start_s + stage.duration_s > result.duration_s + 1e-3  # the run ended in it
-            reasons = step_reasons(view, params) + (["interrupted"] if interrupted else
-                                                    ["ended early"] if cut_short else [])
-            curve.append(_curve_point(stage.stage.rate_per_s, view, reasons))
-            last = view
-            if reasons:
-                break
-            best = view
-        chosen = best or last
+        rates = step_rates(params)
+        search = _Search(params)
+        began_s = time.monotonic()
+        interrupted = False
+        first: int | None = 0
+        while first is not None and not context.stop_requested():
+            stages = tuple(Stage(rate, params.step_duration_s) for rate in rates[first:])
+            plan = order_plan(flow, context, None, params.connections, params.timeout_s, params.step_duration_s,
+                              config.warmup_s, stages=stages)
+            result = run_load(plan, _shifted(context.on_interval, time.monotonic() - began_s),
+                              executor=context.executor,
+                              finish_when=lambda so_far: _past_a_failed_stage(so_far, params))
+            interrupted = interrupted or result.interrupted
+            first = search.judge(result, rates, first)
+        chosen = search.best or search.last
+        best = search.best
         capacity = CapacityFigures(
             capacity_rps=best.plan.rate_per_s if best is not None and best.plan.rate_per_s else 0.0,
-            slo_p99_us=params.slo_p99_us, curve=tuple(curve))
+            slo_p99_us=params.slo_p99_us, curve=tuple(search.curve))
         figures: dict[str, Any] = {**capacity.to_figures(),
                                    **(flow_figures(chosen, flow) if chosen is not None else {})}
         return ScenarioOutcome(
@@ -126,8 +135,55 @@ class OrderThroughput:
             load=chosen,
             figures=figures,
             extra_histograms=server_timing_histograms(chosen) if chosen is not None else {},  # type: ignore[arg-type]
-            interrupted=result.interrupted or context.stop_requested(),
+            interrupted=interrupted or context.stop_requested(),
         )
+
+
+class _Search:
+    """The curve so far, the best and last step views, and which steps were re-measured."""
+
+    def __init__(self, params: CapacityParams) -> None:
+        self.params = params
+        self.curve: list[CurveStep] = []
+        self.best: LoadResult | None = None
+        self.last: LoadResult | None = None
+        self.remeasured: set[int] = set()
+
+    def judge(self, result: LoadResult, rates: list[float], first: int) -> int | None:
+        """Judge one run's stages (its first at ``rates[first]``) in order; the index of the step to
+        measure again from, or None when the search is over."""
+        reached = [stage for stage in result.stages if stage.requests]
+        for stage in reached:
+            view = stage_view(result, stage.index)
+            index = first + stage.index
+            interrupted = result.interrupted and stage is reached[-1]
+            cut_short = stage.start_s + stage.duration_s > result.duration_s + 1e-3  # the run ended in it
+            reasons = step_reasons(view, self.params) + (["interrupted"] if interrupted else
+                                                         ["ended early"] if cut_short else [])
+            attempt = 2 if index in self.remeasured else 1
+            self.curve.append(_curve_point(rates[index], view, reasons, attempt))
+            self.last = view
+            if not reasons:
+                self.best = view
+                continue
+            if interrupted or cut_short or attempt > 1 or len(self.remeasured) >= self.params.remeasure:
+                return None
+            self.remeasured.add(index)
+            return index
+        return None
+
+
+def _shifted(sink: Callable[[IntervalReport], None] | None,
+             offset_s: float) -> Callable[[IntervalReport], None] | None:
+    """``sink`` with each interval's start moved by ``offset_s`` (a re-measurement's run starts its clock at 0;
+    the scenario's interval log goes on from where the last run ended)."""
+    if sink is None or offset_s <= 0:
+        return sink
+
+    def shifted(report: IntervalReport) -> None:
+        record = dataclasses.replace(report.record, start_s=report.record.start_s + offset_s)
+        sink(dataclasses.replace(report, record=record))
+    return shifted
 
 
 def step_rates(params: CapacityParams) -> list[float]:
@@ -162,7 +218,7 @@ def _past_a_failed_stage(stages: tuple[StageResult, ...], params: CapacityParams
     return any(following.sent and clearly_failed(stage, params) for stage, following in itertools.pairwise(stages))
 
 
-def _curve_point(rate: float, result: LoadResult, reasons: list[str]) -> CurveStep:
+def _curve_point(rate: float, result: LoadResult, reasons: list[str], attempt: int) -> CurveStep:
     latency = result.latency
     return CurveStep(
         rate_rps=rate,
@@ -175,4 +231,5 @@ def _curve_point(rate: float, result: LoadResult, reasons: list[str]) -> CurveSt
         connection_waits=result.connection_waits,
         passed=not reasons,
         reason=", ".join(reasons) or "meets SLO",
+        attempt=attempt,
     )

@@ -7,6 +7,8 @@ timing (a fixed Server-Timing header: gateway 1.5 ms, engine 0.5 ms, db 0.25 ms)
 require A|B|... (200 only when the request target and "name: value" header lines contain every
 one of the '|'-separated strings, case-insensitively; else 401: proves what was on the wire).
 serial MS (a fixed concurrency of 1: one request at a time, MS ms each, the others queue FIFO).
+stall-once N (answers at once, but freezes the whole loop 300 ms once, after its N-th request: a
+one-off pause such as a database checkpoint).
 Running in its own process keeps it off the load generator's GIL.
 """
 
@@ -68,6 +70,9 @@ class SerialDesk:
 DESK = SerialDesk()
 
 
+ANSWERED = [0]  # stall-once: requests answered so far
+
+
 class Handler(asyncio.Protocol):
     def __init__(self, mode: str, arg: str | None) -> None:
         self.mode = mode
@@ -125,6 +130,11 @@ class Handler(asyncio.Protocol):
             transport.write(response(200 if all(part in seen for part in wanted) else 401))
         elif mode == "serial":
             DESK.arrive(transport, float(self.arg or 5) / 1000)
+        elif mode == "stall-once":
+            transport.write(response())
+            ANSWERED[0] += 1
+            if ANSWERED[0] == int(self.arg or 100):
+                time.sleep(0.3)
 
     def _reply(self) -> None:
         if self.transport is not None and not self.transport.is_closing():

@@ -46,7 +46,9 @@ def _load(tmp_path: Path, deadline: str = "") -> tuple[object, dict[str, object]
 def test_planned_time_counts_warmup_duration_drain_and_every_capacity_step(tmp_path: Path) -> None:
     config, params = _load(tmp_path)
     health = 1 + 10 + 2
-    capacity = 2 + 5 * 3 + 1  # five steps of 3 s (100 .. 500/s) in one run, then one timeout of drain
+    # five steps of 3 s (100 .. 500/s) in one run, then one timeout of drain; and two re-measurements
+    # (the default remeasure), each its own warm-up, one step and drain
+    capacity = 2 + 5 * 3 + 1 + 2 * (2 + 3 + 1)
     assert planned_s(config, params) == pytest.approx(2 * (health + capacity))  # type: ignore[arg-type]
     retry = capacity  # one re-run of the longest scenario, should it be inconclusive
     expected = (2 * (health + capacity) + retry) * MARGIN_FACTOR + FIXED_MARGIN_S

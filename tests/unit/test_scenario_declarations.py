@@ -86,8 +86,10 @@ def test_builtin_scenarios_declare_what_the_other_layers_used_to_guess() -> None
     params = _config(kind="order-throughput").parse_params(capacity.params_type)
     assert scenario_shape(capacity, params) == CAPACITY
     steps = (params.max_rate_per_s - params.start_rate_per_s) // params.step_rate_per_s + 1
-    assert planned_s(capacity, _config(), params) == pytest.approx(  # one run over the steps, one drain
-        1.0 + steps * params.step_duration_s + params.timeout_s)
+    once = 1.0 + params.step_duration_s + params.timeout_s  # a warm-up, one step, one drain
+    assert params.remeasure == 2
+    assert planned_s(capacity, _config(), params) == pytest.approx(  # one run over the steps, two re-measurements
+        once + (steps - 1) * params.step_duration_s + 2 * once)
 
 
 def test_run_context_targets_and_the_old_keywords() -> None:

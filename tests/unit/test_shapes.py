@@ -186,6 +186,11 @@ def test_capacity_figures_round_trip_through_json() -> None:
     no_answers = CurveStep(2000.0, 0.0, 0.0, None, None, 0.0, 0, 0, False, "no responses")
     assert no_answers.to_figure()["p50_us"] is None  # a measured step keeps its null latencies
     assert CurveStep.from_figure(json.loads(json.dumps(no_answers.to_figure()))) == no_answers
+    again_step = CurveStep(1500.0, passed=True, reason="meets SLO", attempt=2)  # a failed step measured again
+    assert again_step.to_figure()["attempt"] == 2
+    assert CurveStep.from_figure(json.loads(json.dumps(again_step.to_figure()))) == again_step
+    with pytest.raises(DataError, match=r"curve\[\]\.attempt is 'twice', not a number"):
+        CurveStep.from_figure({"rate_rps": 1.0, "attempt": "twice"})
 
 
 @pytest.mark.parametrize("name", ["results-small", "results-failed"])

@@ -106,6 +106,15 @@ def test_capacity_plot_without_slo_or_knee(tmp_path: Path) -> None:
     _assert_png(capacity_plot(CapacityFigures(None, None, curve), tmp_path / "c.png"))
 
 
+def test_capacity_plot_with_a_step_measured_again(tmp_path: Path) -> None:
+    curve = (CurveStep(100.0, p50_us=500, p99_us=900, passed=True, attempt=1),
+             CurveStep(200.0, p50_us=600, p99_us=250_000, passed=False, reason="p99 over SLO", attempt=1),
+             CurveStep(200.0, p50_us=600, p99_us=1_100, passed=True, attempt=2),
+             CurveStep(300.0, p50_us=700, p99_us=80_000, passed=False, attempt=1),
+             CurveStep(300.0, p50_us=700, p99_us=90_000, passed=False, attempt=2))
+    _assert_png(capacity_plot(CapacityFigures(200.0, 50_000.0, curve), tmp_path / "c.png"))
+
+
 def test_plot_key_names_repeats() -> None:
     scenario = ScenarioResult(name="x", kind="closed-loop", requests=0, ok=0, errors={}, in_flight=0,
                               duration_s=1.0, throughput_rps=0.0, latency_us=None, histogram=None)
