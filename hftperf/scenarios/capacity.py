@@ -4,12 +4,12 @@ The open-loop rate steps up from ``start_rate`` by ``step_rate``; each step runs
 ``step_duration``, all in ONE load run over a step schedule (same processes and connections
 throughout; each request counts in the step of its intended time). The search ends at the first
 step whose p99 (from intended send time) exceeds ``slo_p99``, whose error rate exceeds
-``max_error_rate``, or that saturated the target (more than 1% of its requests waited for a
-connection, or any was never sent), or at ``max_rate``. Each step of the curve records its reason.
-``capacity_rps`` is the last rate that met the SLO (0 when none did); the whole curve of rate
-against p50/p99 is kept. Only the first step has a warm-up: later steps follow on a warm target.
-Once a step has clearly failed and the next has begun, the run ends there (the rest cannot change
-the result).
+``max_error_rate``, or that saturated the target (any request never sent, or more than 1% waited
+for a connection while the connections were busy on the wire 95% of the step), or at
+``max_rate``. Each step of the curve records its reason. ``capacity_rps`` is the last rate that
+met the SLO (0 when none did); the whole curve of rate against p50/p99 is kept. Only the first
+step has a warm-up: later steps follow on a warm target. Once a step has clearly failed and the
+next has begun, the run ends there (the rest cannot change the result).
 
 A failed step is measured once more before the search accepts it (RFC 2544's trial repeated, as
 NDR searches do): a one-off stall of the target (a database checkpoint, a GC pause) fails the one
@@ -31,7 +31,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from hftperf.config import ScenarioConfig, param
-from hftperf.instrument import SATURATION_WAIT_SHARE, is_saturated
+from hftperf.instrument import is_saturated
 from hftperf.loadgen import IntervalReport, LoadResult, Stage, StageResult, run_load
 from hftperf.loadgen.stages import stage_view
 from hftperf.scenarios.base import RunContext, ScenarioOutcome
@@ -71,9 +71,41 @@ def step_reasons(result: LoadResult, params: CapacityParams) -> list[str]:
         reasons.append("p99 over SLO")
     if result.failed - result.not_sent > params.max_error_rate * result.requests:
         reasons.append("errors")
-    if is_saturated(result.sent, result.connection_waits, result.not_sent):
-        reasons.append("saturation")
+    saturation = _saturation(result)
+    if saturation:
+        reasons.append(saturation)
     return reasons
+
+
+POOL_BUSY_SATURATED = 0.95  # the connections were on the wire this share of a step: they carry no more
+
+
+def pool_busy_share(result: LoadResult) -> float | None:
+    """How busy a step kept its connections, by Little's law: sent rate x mean time on the wire / connections.
+
+    A request's time on the wire is its latency (from its intended time) less the time it was due
+    but not yet sent (connection wait, then pacer lag). None when the run recorded neither (closed
+    loop) or answered nothing.
+    """
+    if result.connection_wait is None or result.pacer_lag is None or not result.latency.total_count \
+            or not result.duration_s or not result.plan.connections:
+        return None
+    wire_us = max(0.0, result.latency.mean_us - result.connection_wait.mean_us - result.pacer_lag.mean_us)
+    return result.sent / result.duration_s * wire_us / 1e6 / result.plan.connections
+
+
+def _saturation(result: LoadResult) -> str | None:
+    """"saturation" when a request was never sent, or more than 1% waited for a connection while the
+    connections were busy at least 95% of the step (the pool, and the target behind it, carried no
+    more: the backlog grows). Waits in bursts on a pool with room to spare are in the p99 already."""
+    if not is_saturated(result.sent, result.connection_waits, result.not_sent):
+        return None
+    if result.not_sent:
+        return "saturation"
+    busy = pool_busy_share(result)
+    if busy is None:
+        return "saturation"
+    return f"saturation (connections {min(busy, 1.0):.0%} busy)" if busy >= POOL_BUSY_SATURATED else None
 
 
 def step_passed(result: LoadResult, params: CapacityParams) -> bool:
@@ -199,8 +231,9 @@ def clearly_failed(stage: StageResult, params: CapacityParams) -> bool:
     """True when a stage seen so far must fail ``step_reasons`` however its last answers turn out.
 
     Each count is compared with the stage's whole due share (its integrated rate), so more answers
-    can only confirm it: over 1% of the due requests slower than the SLO, errors or connection waits
-    over their bounds.
+    can only confirm it: over 1% of the due requests slower than the SLO, or errors over their bound.
+    (Connection waits alone do not: saturation also needs the connections' busy share, known only
+    once the stage's intervals are in.)
     """
     expected = stage.expected_requests * 1.01 + 1
     latency = stage.latency
@@ -208,9 +241,7 @@ def clearly_failed(stage: StageResult, params: CapacityParams) -> bool:
         values, counts = latency.recorded_values()
         if counts[values > params.slo_p99_us * 1.01].sum() > 0.01 * expected:
             return True
-    if stage.failed - stage.not_sent > params.max_error_rate * expected:
-        return True
-    return stage.connection_waits > SATURATION_WAIT_SHARE * expected
+    return stage.failed - stage.not_sent > params.max_error_rate * expected
 
 
 def _past_a_failed_stage(stages: tuple[StageResult, ...], params: CapacityParams) -> bool:

@@ -10,7 +10,7 @@ from hftperf.reports.markdown import render_markdown
 from hftperf.result import build_run_result
 from hftperf.scenario_results import scenario_result
 from hftperf.scenarios.base import RunContext, ScenarioOutcome
-from hftperf.scenarios.capacity import CapacityParams, OrderThroughput
+from hftperf.scenarios.capacity import CapacityParams, OrderThroughput, pool_busy_share
 
 
 def test_search_stops_at_the_first_saturated_step_with_its_reason() -> None:
@@ -78,3 +78,33 @@ def test_without_remeasure_the_first_failure_ends_the_search() -> None:
     steps = [(step["rate_rps"], step["attempt"], step["passed"]) for step in outcome.figures["curve"]]
     assert steps == [(100.0, 1, True), (200.0, 1, False)], outcome.figures["curve"]
     assert outcome.figures["capacity_rps"] == 100.0
+
+
+def _one_step(rate: str, slo: str) -> ScenarioOutcome:
+    """One 2 s step over ONE connection to a server that answers every 10th request after 25 ms, the rest at
+    once: about 3.4 ms on the wire per request, so the connection carries about 290/s."""
+    config = ScenarioConfig(name="capacity", kind="order-throughput", warmup_s=0.5, duration_s=1.0, seed=1,
+                            thresholds=(),
+                            params={"start_rate": rate, "step_rate": rate, "max_rate": rate, "step_duration": "2s",
+                                    "slo_p99": slo, "connections": 1, "timeout": "2s", "remeasure": 0,
+                                    "api": {"name": "bursty", "submit": {"path": "/orders", "ok_status": [200],
+                                                                         "body": '{"p": ${price}}'}}})
+    with behaviour_server("slow-every", "10:25") as url:
+        return OrderThroughput().run(config, config.parse_params(CapacityParams), RunContext(target_url=url))
+
+
+def test_connection_waits_on_a_pool_with_room_are_no_saturation() -> None:
+    outcome = _one_step("150/s", "100ms")
+    (step,) = outcome.figures["curve"]
+    assert step["connection_waits"] > 0.01 * 300  # a slow answer holds the one connection: the next ones wait
+    assert step["passed"] and step["reason"] == "meets SLO", step
+    assert outcome.load is not None
+    busy = pool_busy_share(outcome.load)
+    assert busy is not None and 0.25 < busy < 0.85, busy  # ~150/s x 3.4 ms on the wire
+
+
+def test_a_pool_busy_all_the_step_is_saturation_even_within_a_generous_slo() -> None:
+    outcome = _one_step("600/s", "10s")
+    (step,) = outcome.figures["curve"]
+    assert not step["passed"] and "saturation (connections" in step["reason"], step
+    assert "p99 over SLO" not in step["reason"]

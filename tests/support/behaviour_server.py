@@ -9,6 +9,7 @@ one of the '|'-separated strings, case-insensitively; else 401: proves what was 
 serial MS (a fixed concurrency of 1: one request at a time, MS ms each, the others queue FIFO).
 stall-once N (answers at once, but freezes the whole loop 300 ms once, after its N-th request: a
 one-off pause such as a database checkpoint).
+slow-every N:MS (every N-th request is answered after MS ms, the others at once).
 Running in its own process keeps it off the load generator's GIL.
 """
 
@@ -70,7 +71,7 @@ class SerialDesk:
 DESK = SerialDesk()
 
 
-ANSWERED = [0]  # stall-once: requests answered so far
+ANSWERED = [0]  # stall-once, slow-every: requests answered so far
 
 
 class Handler(asyncio.Protocol):
@@ -130,6 +131,13 @@ class Handler(asyncio.Protocol):
             transport.write(response(200 if all(part in seen for part in wanted) else 401))
         elif mode == "serial":
             DESK.arrive(transport, float(self.arg or 5) / 1000)
+        elif mode == "slow-every":
+            every, delay_ms = (self.arg or "10:20").split(":")
+            ANSWERED[0] += 1
+            if ANSWERED[0] % int(every):
+                transport.write(response())
+            else:
+                asyncio.get_running_loop().call_later(float(delay_ms) / 1000, self._reply)
         elif mode == "stall-once":
             transport.write(response())
             ANSWERED[0] += 1
