@@ -87,6 +87,7 @@ class OrderThroughputParams(OrderMixParams):
     slo_p99_us: float = param(key="slo_p99", unit="duration_us", default=50_000.0)
     max_error_fraction: float = param(key="max_error_rate", unit="percent", default=0.001)
     connections: int = param(default=64, min=1)
+    remeasure: int = param(default=2, min=0)
 
 
 @dataclasses.dataclass(frozen=True)
