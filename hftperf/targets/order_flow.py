@@ -14,6 +14,7 @@ cancel or amend to feed, or states to count.
 from __future__ import annotations
 
 import json
+import os
 import random
 from collections import defaultdict
 from dataclasses import dataclass
@@ -88,6 +89,10 @@ class ProfileOrderSource:
         self.profile = profile
         self.rng = rng
         self.shares = shares
+        # ${client_order_id} is unique across workers, runs and re-measurements (APIs refuse a repeated
+        # one): 8 random hex digits of this source, then the request's index. Not drawn from ``rng``,
+        # so the seeded mix, prices and sizes still repeat run for run.
+        self._id_prefix = b"h" + os.urandom(4).hex().encode()
         asked = asked_shares(profile, shares)
         self.asked = asked
         bounds, running = [], 0.0
@@ -184,7 +189,7 @@ class ProfileOrderSource:
         self._count(f"sent.{OPERATIONS[op]}")
         p = self.shares
         rng = self.rng
-        values = {"seq": b"%d" % index, "symbol": rng.choice(self._symbols), "client_order_id": b"h%d" % index}
+        values = {"seq": b"%d" % index, "symbol": rng.choice(self._symbols), "client_order_id": b"%s%d" % (self._id_prefix, index)}
         if op in (_CANCEL, _AMEND):
             position = rng.randrange(len(self.resting))
             self.resting[position], self.resting[-1] = self.resting[-1], self.resting[position]

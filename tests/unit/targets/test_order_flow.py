@@ -126,3 +126,20 @@ def test_the_suite_s_api_applies_to_order_scenarios_without_their_own(tmp_path: 
                       '[api.submit]\npath = "/o"\nordr_id = "/id"\n[[scenario]]\nname = "order-latency"\n')
     with pytest.raises(Exception, match=r"api\.submit\.ordr_id: unknown key"):
         load_config(inline, known_kinds=kinds)
+
+
+def test_client_order_ids_never_repeat_across_sources_of_one_flow() -> None:
+    # two workers of one run, or a capacity step measured again: each source is new, its ids too
+    profile = compile_profile(load_profile("reference", "test"))
+    factory = ProfileOrderFactory(profile, SHARES, seed=3)
+    ids = []
+    for worker in (0, 0, 1):
+        source = factory.create(RequestSpec(url="http://127.0.0.1:9/"), worker, 2)
+        ids += [json.loads(parse(source.build(i))[1].body)["client_order_id"] for i in range(50)]
+    assert len(set(ids)) == len(ids) == 150
+    assert all(cid.isalnum() and len(cid) <= 20 for cid in ids)
+    again = factory.create(RequestSpec(url="http://127.0.0.1:9/"), 0, 2)
+    first = factory.create(RequestSpec(url="http://127.0.0.1:9/"), 0, 2)
+    strip = [{k: v for k, v in json.loads(parse(s.build(0))[1].body).items() if k != "client_order_id"}
+             for s in (again, first)]
+    assert strip[0] == strip[1]  # the seeded order itself repeats
