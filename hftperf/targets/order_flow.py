@@ -189,7 +189,8 @@ class ProfileOrderSource:
         self._count(f"sent.{OPERATIONS[op]}")
         p = self.shares
         rng = self.rng
-        values = {"seq": b"%d" % index, "symbol": rng.choice(self._symbols), "client_order_id": b"%s%d" % (self._id_prefix, index)}
+        values = {"seq": b"%d" % index, "symbol": rng.choice(self._symbols),
+                  "client_order_id": b"%s%d" % (self._id_prefix, index)}
         if op in (_CANCEL, _AMEND):
             position = rng.randrange(len(self.resting))
             self.resting[position], self.resting[-1] = self.resting[-1], self.resting[position]
