@@ -217,11 +217,12 @@ def capacity_plot(figures: CapacityFigures, path: Path, scenario_name: str = "ca
     # The lines join each rate's last measurement; a failed one measured again stays an x of its own.
     latest = {float(point.rate_rps): point for point in figures.curve}
     points = sorted(latest.values(), key=lambda point: float(point.rate_rps))
-    superseded = [point for point in figures.curve if latest[float(point.rate_rps)] is not point]
+    superseded = [point for point in figures.curve  # failed, then measured again
+                  if latest[float(point.rate_rps)] is not point and point.passed is False]
     rates = [float(point.rate_rps) for point in points]
     p50_us = [_us(point.p50_us) for point in points]
     p99_us = [_us(point.p99_us) for point in points]
-    superseded_p99_us = [_us(point.p99_us) for point in superseded if point.passed is False]
+    superseded_p99_us = [_us(point.p99_us) for point in superseded]
     finite = [v for v in [*p50_us, *p99_us, *superseded_p99_us, slo_p99_us or 0.0] if math.isfinite(v)]
     unit, per_unit_us = latency_unit(max(finite, default=0.0))
     p50 = [v / per_unit_us for v in p50_us]
@@ -230,8 +231,8 @@ def capacity_plot(figures: CapacityFigures, path: Path, scenario_name: str = "ca
         axes.plot(rates, p50, color="tab:blue", marker="o", label="p50")
         axes.plot(rates, p99, color="tab:red", marker="o", label="p99")
         failed = [(r, v) for r, v, point in zip(rates, p99, points, strict=True) if point.passed is False]
-        failed += [(float(point.rate_rps), v / per_unit_us) for point, v in
-                   zip((point for point in superseded if point.passed is False), superseded_p99_us, strict=True)]
+        failed += [(float(point.rate_rps), v / per_unit_us)
+                   for point, v in zip(superseded, superseded_p99_us, strict=True)]
         if failed:
             axes.plot([r for r, _ in failed], [v for _, v in failed], color="black", marker="x", markersize=11,
                       linestyle="none", label="step failed")

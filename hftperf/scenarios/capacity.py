@@ -22,7 +22,6 @@ visible.
 
 from __future__ import annotations
 
-import dataclasses
 import itertools
 import math
 import time
@@ -34,7 +33,7 @@ from hftperf.config import ScenarioConfig, param
 from hftperf.instrument import is_saturated
 from hftperf.loadgen import IntervalReport, LoadResult, Stage, StageResult, run_load
 from hftperf.loadgen.stages import stage_view
-from hftperf.scenarios.base import RunContext, ScenarioOutcome
+from hftperf.scenarios.base import RunContext, ScenarioOutcome, shifted
 from hftperf.scenarios.order_api import flow_figures, prepare_flow, profile_protocols
 from hftperf.scenarios.order_mix import OrderMixParams
 from hftperf.scenarios.orders import order_plan, profile_paths, server_timing_histograms
@@ -212,10 +211,9 @@ def _shifted(sink: Callable[[IntervalReport], None] | None,
     if sink is None or offset_s <= 0:
         return sink
 
-    def shifted(report: IntervalReport) -> None:
-        record = dataclasses.replace(report.record, start_s=report.record.start_s + offset_s)
-        sink(dataclasses.replace(report, record=record))
-    return shifted
+    def on_interval(report: IntervalReport) -> None:
+        sink(shifted(report, offset_s))
+    return on_interval
 
 
 def step_rates(params: CapacityParams) -> list[float]:
